@@ -1,0 +1,209 @@
+//! The live backend: the real `aws-sdk-iam` over HTTP.
+//!
+//! Credentials come from the standard chain (environment, `--profile`, SSO,
+//! instance roles); `--region`, `--endpoint-url` and `AWS_ENDPOINT_URL(_IAM)`
+//! are honoured. IAM is global, so the region defaults to `us-east-1` when none
+//! is configured. List calls are paginated here so a runbook sees whole lists.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_sdk_iam::Client;
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_iam::types::AssignmentStatusType;
+
+use crate::backend::Backend;
+use crate::bindings::{
+    AssignmentStatus, IamError, Instant, MfaDevice, ServiceError, User, VirtualMfaDevice,
+};
+use crate::request::{CallResult, Request, Response};
+
+/// Where and as whom to reach IAM.
+#[derive(Debug, Clone, Default)]
+pub struct LiveOptions {
+    /// A named profile from the AWS config files.
+    pub profile: Option<String>,
+    /// The region to sign for.
+    pub region: Option<String>,
+    /// An IAM endpoint other than AWS's (a local IAM such as moto).
+    pub endpoint_url: Option<String>,
+}
+
+/// Real calls to IAM.
+pub struct Live {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl Live {
+    /// Load the AWS configuration and build a client. Nothing is sent yet.
+    pub fn connect(options: &LiveOptions) -> std::io::Result<Live> {
+        // One thread: calls are sequential, and a runbook waits on each.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(
+            RegionProviderChain::first_try(options.region.clone().map(aws_config::Region::new))
+                .or_default_provider()
+                .or_else("us-east-1"),
+        );
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &options.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = runtime.block_on(loader.load());
+        Ok(Live {
+            client: Client::new(&config),
+            runtime,
+        })
+    }
+
+    async fn dispatch(&self, request: &Request) -> CallResult {
+        let c = &self.client;
+        match request {
+            Request::GetUser { user_name } => {
+                let out = c.get_user().user_name(user_name).send().await.map_err(map_error)?;
+                let u = out.user().ok_or_else(|| missing("GetUser", "User"))?;
+                Ok(Response::User(User {
+                    user_name: u.user_name().to_owned(),
+                    user_id: u.user_id().to_owned(),
+                    arn: u.arn().to_owned(),
+                    create_date: date(u.create_date()),
+                }))
+            }
+            Request::ListMfaDevices { user_name } => {
+                let devices = c
+                    .list_mfa_devices()
+                    .user_name(user_name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+                    .map_err(map_error)?;
+                Ok(Response::MfaDevices(
+                    devices
+                        .iter()
+                        .map(|d| MfaDevice {
+                            user_name: d.user_name().to_owned(),
+                            serial_number: d.serial_number().to_owned(),
+                            enable_date: date(d.enable_date()),
+                        })
+                        .collect(),
+                ))
+            }
+            Request::ListVirtualMfaDevices { assignment_status } => {
+                let status = match assignment_status {
+                    AssignmentStatus::Assigned => AssignmentStatusType::Assigned,
+                    AssignmentStatus::Unassigned => AssignmentStatusType::Unassigned,
+                    AssignmentStatus::Any => AssignmentStatusType::Any,
+                };
+                let devices = c
+                    .list_virtual_mfa_devices()
+                    .assignment_status(status)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+                    .map_err(map_error)?;
+                // Only these three fields cross into the runbook and the journal:
+                // the seed and QR code in the response are dropped here.
+                Ok(Response::VirtualMfaDevices(
+                    devices
+                        .iter()
+                        .map(|d| VirtualMfaDevice {
+                            serial_number: d.serial_number().to_owned(),
+                            user_name: d.user().map(|u| u.user_name().to_owned()),
+                            enable_date: d.enable_date().map(date),
+                        })
+                        .collect(),
+                ))
+            }
+            Request::DeactivateMfaDevice {
+                user_name,
+                serial_number,
+            } => {
+                c.deactivate_mfa_device()
+                    .user_name(user_name)
+                    .serial_number(serial_number)
+                    .send()
+                    .await
+                    .map_err(map_error)?;
+                Ok(Response::Done)
+            }
+            Request::DeleteVirtualMfaDevice { serial_number } => {
+                c.delete_virtual_mfa_device()
+                    .serial_number(serial_number)
+                    .send()
+                    .await
+                    .map_err(map_error)?;
+                Ok(Response::Done)
+            }
+            Request::ClockNow => Ok(Response::Instant(now())),
+        }
+    }
+}
+
+impl Backend for Live {
+    fn call(&mut self, request: &Request) -> CallResult {
+        self.runtime.block_on(self.dispatch(request))
+    }
+}
+
+/// The host's wall clock.
+pub fn now() -> Instant {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Instant {
+        seconds: d.as_secs(),
+        nanoseconds: d.subsec_nanos(),
+    }
+}
+
+fn date(d: &DateTime) -> String {
+    d.fmt(DateTimeFormat::DateTime)
+        .unwrap_or_else(|_| d.secs().to_string())
+}
+
+fn missing(op: &str, field: &str) -> IamError {
+    IamError::ServiceFailure(ServiceError {
+        code: "MalformedResponse".into(),
+        message: format!("{op} returned no {field}"),
+    })
+}
+
+/// Map an SDK error to the WIT error, keeping the AWS error code.
+fn map_error<E, R>(err: SdkError<E, R>) -> IamError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code().unwrap_or("Unknown").to_owned();
+            let message = e.message().unwrap_or_default().to_owned();
+            match code.as_str() {
+                "NoSuchEntity" => IamError::NoSuchEntity(message),
+                "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+                    IamError::AccessDenied(message)
+                }
+                "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => {
+                    IamError::Throttled(message)
+                }
+                "InvalidInput" | "ValidationError" => IamError::InvalidInput(message),
+                _ => IamError::ServiceFailure(ServiceError { code, message }),
+            }
+        }
+        _ => IamError::ServiceFailure(ServiceError {
+            code: "Transport".into(),
+            message: DisplayErrorContext(&err).to_string(),
+        }),
+    }
+}

@@ -1,0 +1,52 @@
+//! The command line: one file per subcommand. The `///` on each item is its
+//! `--help` text.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+mod run;
+
+/// Run reviewed AWS IAM recovery procedures ("runbooks") as sandboxed
+/// WebAssembly components, with a tamper-evident journal of every call.
+#[derive(Debug, Parser)]
+#[command(name = "runbook", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Run(run::RunArgs),
+}
+
+/// Parse `argv` and run the subcommand; returns the exit code.
+pub fn main(argv: Vec<OsString>) -> anyhow::Result<u8> {
+    // `run` takes the runbook's own parameters as flags, declared in its
+    // manifest: find the runbook first, then parse with its flags added.
+    if let Some(spec) = run::runbook_in(&argv) {
+        return run::main(argv, &spec);
+    }
+    let matches = Cli::command().get_matches_from(argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        Command::Run(_) => unreachable!("`run` with a runbook is handled above"),
+    }
+}
+
+/// The default place for a run's journal: the user's state directory.
+pub fn default_journal_path(runbook: &str) -> PathBuf {
+    let base = dirs::state_dir()
+        .or_else(dirs::data_local_dir)
+        .unwrap_or_else(std::env::temp_dir);
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_default();
+    base.join("runbook")
+        .join("journals")
+        .join(format!("{runbook}-{stamp}-{}.jsonl", std::process::id()))
+}

@@ -1,0 +1,418 @@
+//! `runbook run`: run a runbook live, as a dry run, or against a recording.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Arg, ArgAction, Args, CommandFactory, FromArgMatches};
+use runbook_host::backend::{Backend, DryRun, Live, LiveOptions};
+use runbook_host::journal::{Journal, JournalWriter, Mode, RunOutcome};
+use runbook_host::project;
+use runbook_host::replay::Replayer;
+use runbook_host::sandbox::{self, Consent, Limits, Loaded, RunReport, RunSpec, Runtime, exit};
+
+/// Run a runbook. Its own parameters (e.g. --user) are flags too: see
+/// `runbook inspect NAME`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook: a name from the project's runbooks/ directory (built from
+    /// source when needed), or a path to a .wasm component.
+    runbook: String,
+
+    /// Apply changes without asking. Without it, a terminal asks once; anything
+    /// else refuses before the first change.
+    #[arg(long)]
+    yes: bool,
+
+    /// Send reads, plan changes without sending them, and print the plan.
+    #[arg(long, conflicts_with = "replay")]
+    dry_run: bool,
+
+    /// Answer every call from this recorded journal instead of AWS (nothing is
+    /// sent; no AWS account needed).
+    #[arg(long, value_name = "JOURNAL")]
+    replay: Option<PathBuf>,
+
+    /// Write the journal here (it must not exist). Default: a new file under
+    /// the user's state directory, printed at the end.
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
+
+    /// The AWS profile to use (from ~/.aws/config).
+    #[arg(long)]
+    profile: Option<String>,
+
+    /// The AWS region to sign for (IAM is global; default us-east-1).
+    #[arg(long)]
+    region: Option<String>,
+
+    /// Send IAM calls to this endpoint instead of AWS (also read from
+    /// AWS_ENDPOINT_URL_IAM and AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+
+    /// The project checkout holding runbooks/ (default: found from the
+    /// current directory).
+    #[arg(long, value_name = "DIR")]
+    runbooks: Option<PathBuf>,
+
+    /// Stop the runbook after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    deadline: u64,
+
+    /// The runbook's memory limit, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    max_memory_mib: usize,
+
+    /// Stop the runbook after this many host calls.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_calls: u32,
+}
+
+/// Host flags of `run` that take a value, for finding the runbook in argv.
+const VALUE_FLAGS: &[&str] = &[
+    "--replay",
+    "--journal",
+    "--profile",
+    "--region",
+    "--endpoint-url",
+    "--runbooks",
+    "--deadline",
+    "--max-memory-mib",
+    "--max-calls",
+];
+
+/// The runbook named after `run` in argv, if the command is `run`. Flags not
+/// known to the host are the runbook's parameters, which all take a value.
+pub fn runbook_in(argv: &[OsString]) -> Option<String> {
+    let args: Vec<&str> = argv.iter().skip(1).filter_map(|a| a.to_str()).collect();
+    if args.first() != Some(&"run") {
+        return None;
+    }
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i];
+        if a == "--" {
+            return args.get(i + 1).map(|s| (*s).to_owned());
+        }
+        if let Some(flag) = a.strip_prefix("--") {
+            let takes_value = !flag.contains('=')
+                && !matches!(flag, "yes" | "dry-run" | "help");
+            i += if takes_value { 2 } else { 1 };
+            continue;
+        }
+        if a.starts_with('-') {
+            i += 1;
+            continue;
+        }
+        return Some(a.to_owned());
+    }
+    None
+}
+
+fn is_help(argv: &[OsString]) -> bool {
+    argv.iter().any(|a| a == "--help" || a == "-h")
+}
+
+/// Parse `runbook run` with the runbook's parameters and run it.
+pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
+    debug_assert!(VALUE_FLAGS.iter().all(|f| f.starts_with("--")));
+    let runbooks_dir = find_value(&argv, "--runbooks").map(PathBuf::from);
+    let mut say = |m: &str| eprintln!("{m}");
+    let (what, bytes) = match project::read_runbook(spec, runbooks_dir.as_deref(), &mut say) {
+        Ok(x) => x,
+        Err(e) if is_help(&argv) => {
+            eprintln!("note: {e:#}");
+            (String::new(), Vec::new())
+        }
+        Err(e) => return Err(e),
+    };
+    let rt = Runtime::new()?;
+    let loaded = if bytes.is_empty() {
+        None
+    } else {
+        Some(rt.load(&what, &bytes)?)
+    };
+
+    // The `run` subcommand with one flag per declared parameter.
+    let mut run_cmd = super::Cli::command()
+        .find_subcommand("run")
+        .expect("run is a subcommand")
+        .clone()
+        .bin_name("runbook run");
+    if let Some(l) = &loaded {
+        run_cmd = run_cmd.about(format!(
+            "Run {} {}: {}",
+            l.manifest.name, l.manifest.version, l.manifest.description
+        ));
+        for p in &l.manifest.params {
+            run_cmd = run_cmd.arg(
+                Arg::new(format!("param:{}", p.name))
+                    .long(p.name.clone())
+                    .value_name("VALUE")
+                    .help(format!("{} (parameter of {})", p.help, l.manifest.name))
+                    .required(p.required)
+                    .action(ArgAction::Set)
+                    .help_heading("Runbook parameters"),
+            );
+        }
+    }
+    let matches = run_cmd
+        .try_get_matches_from(argv.into_iter().skip(1))
+        .unwrap_or_else(|e| e.exit());
+    let args = RunArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let loaded = loaded.expect("help exits above when the runbook cannot be read");
+    let params: BTreeMap<String, String> = loaded
+        .manifest
+        .params
+        .iter()
+        .filter_map(|p| {
+            matches
+                .get_one::<String>(&format!("param:{}", p.name))
+                .map(|v| (p.name.clone(), v.clone()))
+        })
+        .collect();
+    if let Err(e) = loaded.manifest.check_params(&params) {
+        eprintln!("error: {e}");
+        return Ok(exit::USAGE);
+    }
+    execute(&rt, &loaded, &args, params)
+}
+
+fn find_value(argv: &[OsString], flag: &str) -> Option<OsString> {
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        if a == flag {
+            return it.next().cloned();
+        }
+        if let Some(v) = a
+            .to_str()
+            .and_then(|s| s.strip_prefix(flag))
+            .and_then(|s| s.strip_prefix('='))
+        {
+            return Some(v.into());
+        }
+    }
+    None
+}
+
+fn execute(
+    rt: &Runtime,
+    loaded: &Loaded,
+    args: &RunArgs,
+    params: BTreeMap<String, String>,
+) -> anyhow::Result<u8> {
+    let limits = Limits {
+        deadline: Duration::from_secs(args.deadline),
+        memory_bytes: args.max_memory_mib << 20,
+        max_calls: args.max_calls,
+        ..Limits::default()
+    };
+    let journal_path = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| super::default_journal_path(&loaded.manifest.name));
+    let header_line = format!(
+        "runbook {} {} (sha256 {}) for {}",
+        loaded.manifest.name,
+        loaded.manifest.version,
+        &loaded.sha256[..12],
+        params
+            .iter()
+            .map(|(k, v)| format!("--{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+
+    // Replay: answers from a recording, nothing sent.
+    if let Some(recording) = &args.replay {
+        let journal = Journal::read(recording)?;
+        let spec = RunSpec {
+            params,
+            mode: Mode::Replay,
+            target: BTreeMap::from([("recording".to_owned(), recording.display().to_string())]),
+            backend: Box::new(NoBackend),
+            consent: Consent::Given,
+            limits,
+            journal: create_journal(&journal_path)?,
+            echo: true,
+            replay: Some(Replayer::new(&recording.display().to_string(), &journal)),
+            grant: None,
+        };
+        eprintln!("{header_line}, replaying {}", recording.display());
+        let report = sandbox::run(rt, loaded, spec)?;
+        return Ok(print_report(&report, Mode::Replay));
+    }
+
+    let endpoint = args.endpoint_url.clone().or_else(|| {
+        std::env::var("AWS_ENDPOINT_URL_IAM")
+            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+            .ok()
+    });
+    let options = LiveOptions {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+    };
+    let mut target = BTreeMap::new();
+    for (k, v) in [
+        ("endpoint", &endpoint),
+        ("region", &args.region),
+        ("profile", &args.profile),
+    ] {
+        if let Some(v) = v {
+            target.insert(k.to_owned(), v.clone());
+        }
+    }
+    let connect = || Live::connect(&options).context("cannot set up the AWS client");
+
+    let (mode, backend, consent): (Mode, Box<dyn Backend>, Consent) = if args.dry_run {
+        (Mode::DryRun, Box::new(DryRun::new(connect()?)), Consent::Given)
+    } else if args.yes {
+        (Mode::Live, Box::new(connect()?), Consent::Given)
+    } else if std::io::stdin().is_terminal() {
+        // Plan first (reads only), show the plan, ask once.
+        let plan = sandbox::run(
+            rt,
+            loaded,
+            RunSpec {
+                params: params.clone(),
+                mode: Mode::DryRun,
+                target: target.clone(),
+                backend: Box::new(DryRun::new(connect()?)),
+                consent: Consent::Given,
+                limits: limits.clone(),
+                journal: JournalWriter::in_memory(),
+                echo: false,
+                replay: None,
+                grant: None,
+            },
+        )?;
+        if !plan.changes.is_empty() {
+            eprintln!("{header_line}\nthis run will:");
+            for c in &plan.changes {
+                eprintln!("  - {}", c.trim_start_matches("would "));
+            }
+            eprint!("apply these {} change(s)? [y/N] ", plan.changes.len());
+            std::io::stderr().flush().ok();
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+                eprintln!("not applied: nothing was changed");
+                return Ok(exit::CONSENT_REFUSED);
+            }
+        }
+        (Mode::Live, Box::new(connect()?), Consent::Given)
+    } else {
+        (Mode::Live, Box::new(connect()?), Consent::Refused)
+    };
+
+    eprintln!("{header_line}, {}", mode.name());
+    let report = sandbox::run(
+        rt,
+        loaded,
+        RunSpec {
+            params,
+            mode,
+            target,
+            backend,
+            consent,
+            limits,
+            journal: create_journal(&journal_path)?,
+            echo: true,
+            replay: None,
+            grant: None,
+        },
+    )?;
+    Ok(print_report(&report, mode))
+}
+
+fn create_journal(path: &std::path::Path) -> anyhow::Result<JournalWriter> {
+    JournalWriter::create(path).with_context(|| {
+        if path.exists() {
+            format!(
+                "journal {} already exists: a journal is never overwritten; choose another --journal path",
+                path.display()
+            )
+        } else {
+            format!("cannot create journal {}", path.display())
+        }
+    })
+}
+
+/// Print the outcome for the operator; returns the exit code.
+fn print_report(report: &RunReport, mode: Mode) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match &report.outcome {
+        RunOutcome::Succeeded {
+            summary,
+            next_steps,
+            ..
+        } => {
+            let _ = writeln!(out, "succeeded: {summary}");
+            print_changes(&mut out, &report.changes, mode);
+            if !next_steps.is_empty() {
+                let _ = writeln!(out, "next:");
+                for s in next_steps {
+                    let _ = writeln!(out, "  - {s}");
+                }
+            }
+        }
+        RunOutcome::Failed { error } => {
+            let _ = writeln!(out, "failed: {error}");
+            print_changes(&mut out, &report.changes, mode);
+        }
+        RunOutcome::Refused { reason } => {
+            let _ = writeln!(out, "refused: {reason}");
+            print_changes(&mut out, &report.changes, mode);
+        }
+        RunOutcome::Trapped { reason } => {
+            let _ = writeln!(out, "stopped: {reason}");
+            print_changes(&mut out, &report.changes, mode);
+        }
+        RunOutcome::Aborted { reason } => {
+            let _ = writeln!(out, "aborted: {reason}");
+            print_changes(&mut out, &report.changes, mode);
+        }
+    }
+    if let Some(path) = report.journal.path() {
+        let _ = writeln!(
+            out,
+            "journal: {} (last line sha256 {})",
+            path.display(),
+            report.journal.last_hash()
+        );
+    }
+    report.exit_code
+}
+
+fn print_changes(out: &mut impl Write, changes: &[String], mode: Mode) {
+    let heading = match mode {
+        Mode::Live => "changed",
+        Mode::DryRun => "dry run, nothing changed; would change",
+        Mode::Replay => "replayed, nothing sent; the recording changed",
+    };
+    if changes.is_empty() {
+        let _ = writeln!(out, "{heading}: nothing");
+        return;
+    }
+    let _ = writeln!(out, "{heading}:");
+    for c in changes {
+        let _ = writeln!(out, "  - {}", c.trim_start_matches("would "));
+    }
+}
+
+/// The backend of a replay: never reached, the recording answers.
+struct NoBackend;
+
+impl Backend for NoBackend {
+    fn call(
+        &mut self,
+        request: &runbook_host::request::Request,
+    ) -> runbook_host::request::CallResult {
+        unreachable!("replay answers {} from the recording", request.op())
+    }
+}

@@ -1,0 +1,205 @@
+//! The grant in force for one run, and the check every call passes first.
+//!
+//! Deny by default: the grant is the manifest's declared capabilities with their
+//! scopes bound to this run's parameters. Scope is the host's to enforce: a run
+//! started with `--user mfa-test` cannot touch `alice`, whatever the runbook
+//! asks, and a virtual device may be deleted only if this run saw it attached to
+//! an in-scope user.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::{Manifest, Scope};
+use crate::request::{Request, Response};
+
+/// One bound capability: an action and the resource it covers in this run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    /// The IAM action.
+    pub action: String,
+    /// `*` or `user/NAME`.
+    pub resource: String,
+}
+
+/// What this run may do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The rules, in manifest order.
+    pub rules: Vec<Rule>,
+}
+
+/// What the host has seen so far: which user each MFA serial was attached to.
+#[derive(Debug, Default)]
+pub struct Observed {
+    owners: HashMap<String, String>,
+}
+
+impl Observed {
+    /// Learn from a successful answer.
+    pub fn learn(&mut self, request: &Request, response: &Response) {
+        match (request, response) {
+            (Request::ListMfaDevices { .. }, Response::MfaDevices(devices)) => {
+                for d in devices {
+                    self.owners
+                        .insert(d.serial_number.clone(), d.user_name.clone());
+                }
+            }
+            (Request::ListVirtualMfaDevices { .. }, Response::VirtualMfaDevices(devices)) => {
+                for d in devices {
+                    if let Some(u) = &d.user_name {
+                        self.owners.insert(d.serial_number.clone(), u.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Grant {
+    /// Bind the manifest's capabilities to this run's parameters.
+    pub fn bind(manifest: &Manifest, params: &BTreeMap<String, String>) -> Grant {
+        let rules = manifest
+            .capabilities
+            .iter()
+            .filter_map(|c| {
+                let resource = match Scope::parse(&c.resource).ok()? {
+                    Scope::Any => "*".to_owned(),
+                    // An optional parameter that was not given grants nothing.
+                    Scope::UserParam(p) => format!("user/{}", params.get(&p)?),
+                };
+                Some(Rule {
+                    action: c.action.clone(),
+                    resource,
+                })
+            })
+            .collect();
+        Grant { rules }
+    }
+
+    /// Whether `request` is allowed. The reason for a denial is for the journal
+    /// and the operator; the runbook gets a message that does not say whether
+    /// the resource exists.
+    pub fn check(&self, request: &Request, observed: &Observed) -> Result<(), String> {
+        let Some(action) = request.action() else {
+            return Ok(());
+        };
+        let mut rules = self.rules.iter().filter(|r| r.action == action).peekable();
+        if rules.peek().is_none() {
+            return Err(format!("{action} is not in the runbook's grant"));
+        }
+        let allowed = rules.any(|r| {
+            if r.resource == "*" {
+                return true;
+            }
+            let Some(user) = r.resource.strip_prefix("user/") else {
+                return false;
+            };
+            match request {
+                Request::GetUser { user_name }
+                | Request::ListMfaDevices { user_name }
+                | Request::DeactivateMfaDevice { user_name, .. } => user_name == user,
+                Request::DeleteVirtualMfaDevice { serial_number } => {
+                    observed.owners.get(serial_number).map(String::as_str) == Some(user)
+                }
+                Request::ListVirtualMfaDevices { .. } | Request::ClockNow => false,
+            }
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(format!(
+                "{action} on this resource is outside the grant ({})",
+                self.rules
+                    .iter()
+                    .filter(|r| r.action == action)
+                    .map(|r| r.resource.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::MfaDevice;
+
+    fn grant() -> Grant {
+        let m = Manifest::from_toml(
+            r#"
+name = "x"
+version = "1"
+description = "d"
+[[params]]
+name = "user"
+help = "h"
+required = true
+[[capabilities]]
+action = "iam:DeactivateMFADevice"
+resource = "user/{user}"
+[[capabilities]]
+action = "iam:DeleteVirtualMFADevice"
+resource = "user/{user}"
+"#,
+        )
+        .unwrap();
+        Grant::bind(
+            &m,
+            &BTreeMap::from([("user".to_owned(), "mfa-test".to_owned())]),
+        )
+    }
+
+    #[test]
+    fn another_user_is_outside_the_scope() {
+        let g = grant();
+        let alice = Request::DeactivateMfaDevice {
+            user_name: "alice".into(),
+            serial_number: "arn:aws:iam::123456789012:mfa/alice".into(),
+        };
+        let err = g.check(&alice, &Observed::default()).unwrap_err();
+        assert!(err.contains("outside the grant (user/mfa-test)"), "{err}");
+        let own = Request::DeactivateMfaDevice {
+            user_name: "mfa-test".into(),
+            serial_number: "x".into(),
+        };
+        assert!(g.check(&own, &Observed::default()).is_ok());
+    }
+
+    #[test]
+    fn undeclared_actions_are_denied() {
+        let err = grant()
+            .check(
+                &Request::GetUser {
+                    user_name: "mfa-test".into(),
+                },
+                &Observed::default(),
+            )
+            .unwrap_err();
+        assert_eq!(err, "iam:GetUser is not in the runbook's grant");
+    }
+
+    #[test]
+    fn a_virtual_device_is_deletable_only_once_seen_attached_to_the_user() {
+        let g = grant();
+        let serial = "arn:aws:iam::123456789012:mfa/mfa-test";
+        let delete = Request::DeleteVirtualMfaDevice {
+            serial_number: serial.into(),
+        };
+        let mut seen = Observed::default();
+        assert!(g.check(&delete, &seen).is_err());
+        seen.learn(
+            &Request::ListMfaDevices {
+                user_name: "mfa-test".into(),
+            },
+            &Response::MfaDevices(vec![MfaDevice {
+                user_name: "mfa-test".into(),
+                serial_number: serial.into(),
+                enable_date: "2026-01-01T00:00:00Z".into(),
+            }]),
+        );
+        assert!(g.check(&delete, &seen).is_ok());
+    }
+}

@@ -1,0 +1,554 @@
+//! The journal: an append-only, hash-chained JSON Lines record of a run.
+//!
+//! Line 1 is a header (runbook, wasm sha256, WIT version, parameters, grant,
+//! mode, start time); then, per host call, a `call` line (the intent, written
+//! before the backend is asked) and a `result` line (the outcome, written before
+//! the runbook sees it); `log` lines; and a footer with the run's outcome. Each
+//! line carries `prev`, the sha256 of the line before it (the header's is all
+//! zeros), so an edited, removed, reordered or truncated journal is detected.
+//!
+//! The chain detects damage, not a forger who rewrites every later line: for
+//! that, keep the final hash the run prints somewhere the journal is not.
+//! No credentials or MFA seeds can reach a journal: the WIT types that flow into
+//! it have no field for them.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::bindings::{IamError, Level};
+use crate::grant::Grant;
+use crate::request::Request;
+
+/// The journal format this host writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// The `prev` of the first line.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One line of a journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Record {
+    /// The first line.
+    Header(Header),
+    /// A call's intent, recorded before it is sent.
+    Call(Call),
+    /// A call's outcome, recorded before the runbook sees it.
+    Result(CallEnd),
+    /// A line the runbook logged (or wrote to stdout/stderr).
+    Log(LogLine),
+    /// The last line.
+    Footer(Footer),
+}
+
+/// How a run reaches IAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Real calls to AWS (or the endpoint given).
+    Live,
+    /// Reads sent, mutations planned and not sent.
+    DryRun,
+    /// Answers from a recorded journal; nothing sent.
+    Replay,
+}
+
+impl Mode {
+    /// The mode's name as the journal spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Live => "live",
+            Mode::DryRun => "dry-run",
+            Mode::Replay => "replay",
+        }
+    }
+}
+
+/// The journal's first line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// The journal format ([`FORMAT`]).
+    pub format: u32,
+    /// The runbook's name, from its manifest.
+    pub runbook: String,
+    /// The runbook's version, from its manifest.
+    pub runbook_version: String,
+    /// The sha256 of the component that ran.
+    pub wasm_sha256: String,
+    /// The WIT contract, e.g. `runbook:runbook@0.1.0`.
+    pub wit: String,
+    /// The host's version.
+    pub host_version: String,
+    /// The parameters the runbook was given.
+    pub parameters: BTreeMap<String, String>,
+    /// The grant in force.
+    pub grant: Grant,
+    /// How IAM was reached.
+    pub mode: Mode,
+    /// Where IAM was reached (endpoint, region, profile), never credentials.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target: BTreeMap<String, String>,
+    /// When the run started, RFC 3339 UTC.
+    pub started_at: String,
+}
+
+/// A call's intent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    /// 0 for the run's first call, then 1, 2, ...
+    pub index: u32,
+    /// The operation and its arguments.
+    pub request: Request,
+}
+
+/// A call's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallEnd {
+    /// The index of the call this ends.
+    pub index: u32,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: CallOutcome,
+    /// How long the backend took, in microseconds.
+    pub duration_us: u64,
+}
+
+/// What happened to one call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum CallOutcome {
+    /// The backend answered; `value` is what the runbook received.
+    Ok {
+        /// The answer.
+        value: Value,
+    },
+    /// The backend (or AWS) returned an error, which the runbook received.
+    Error {
+        /// The error.
+        error: IamError,
+    },
+    /// Outside the grant: not sent; the runbook received `access-denied`.
+    Denied {
+        /// Why, for the operator.
+        reason: String,
+    },
+    /// A dry run planned this mutation and did not send it.
+    Planned,
+    /// A mutation refused for want of consent: not sent; the run stopped.
+    Refused {
+        /// Why, for the operator.
+        reason: String,
+    },
+}
+
+/// A log line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// `debug`, `info`, `warn`, `error`, or `stdout`/`stderr` for guest output.
+    pub level: String,
+    /// The text.
+    pub message: String,
+}
+
+impl LogLine {
+    /// A line the runbook logged at `level`.
+    pub fn new(level: Level, message: String) -> LogLine {
+        let level = match level {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        LogLine {
+            level: level.to_owned(),
+            message,
+        }
+    }
+}
+
+/// The journal's last line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Footer {
+    /// How the run ended.
+    pub outcome: RunOutcome,
+    /// How many calls the runbook made.
+    pub calls: u32,
+    /// When the run ended, RFC 3339 UTC.
+    pub finished_at: String,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum RunOutcome {
+    /// The runbook finished and reported this.
+    Succeeded {
+        /// One line.
+        summary: String,
+        /// What changed (planned changes, in a dry run).
+        changes: Vec<String>,
+        /// What the operator must do next.
+        next_steps: Vec<String>,
+    },
+    /// The runbook finished and reported a failure.
+    Failed {
+        /// The runbook's message.
+        error: String,
+    },
+    /// The run stopped before a mutation it had no consent for.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// The runbook trapped, panicked or hit a sandbox limit.
+    Trapped {
+        /// Why.
+        reason: String,
+    },
+    /// The host stopped the run (e.g. a replay diverged).
+    Aborted {
+        /// Why.
+        reason: String,
+    },
+}
+
+#[derive(Serialize)]
+struct LineRef<'a> {
+    #[serde(flatten)]
+    record: &'a Record,
+    prev: &'a str,
+}
+
+#[derive(Deserialize)]
+struct LineOwned {
+    #[serde(flatten)]
+    record: Record,
+    prev: String,
+}
+
+/// The sha256 of one journal line (without its newline), in hex.
+pub fn line_hash(line: &str) -> String {
+    hex::encode(Sha256::digest(line.as_bytes()))
+}
+
+/// Appends records to a journal, chaining and flushing each.
+pub struct JournalWriter {
+    sink: Option<File>,
+    path: Option<PathBuf>,
+    prev: String,
+    records: Vec<Record>,
+}
+
+impl std::fmt::Debug for JournalWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalWriter")
+            .field("path", &self.path)
+            .field("records", &self.records.len())
+            .finish()
+    }
+}
+
+impl JournalWriter {
+    /// A journal kept in memory only (planning passes, tests).
+    pub fn in_memory() -> JournalWriter {
+        JournalWriter {
+            sink: None,
+            path: None,
+            prev: GENESIS.to_owned(),
+            records: Vec::new(),
+        }
+    }
+
+    /// A journal written to `path`, which must not exist yet: a journal is
+    /// evidence and is never overwritten. The file is private to its owner.
+    pub fn create(path: &Path) -> io::Result<JournalWriter> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path)?;
+        Ok(JournalWriter {
+            sink: Some(file),
+            path: Some(path.to_owned()),
+            prev: GENESIS.to_owned(),
+            records: Vec::new(),
+        })
+    }
+
+    /// Append one record; it is in the file (handed to the OS) when this returns.
+    pub fn append(&mut self, record: Record) -> io::Result<()> {
+        let line = serde_json::to_string(&LineRef {
+            record: &record,
+            prev: &self.prev,
+        })
+        .map_err(io::Error::other)?;
+        if let Some(file) = &mut self.sink {
+            let mut bytes = Vec::with_capacity(line.len() + 1);
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+            file.write_all(&bytes)?;
+            if matches!(record, Record::Footer(_)) {
+                file.sync_all()?;
+            }
+        }
+        self.prev = line_hash(&line);
+        self.records.push(record);
+        Ok(())
+    }
+
+    /// The records written so far.
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// The hash of the last line: pin it elsewhere to detect a rewrite.
+    pub fn last_hash(&self) -> &str {
+        &self.prev
+    }
+
+    /// Where the journal is, if it is a file.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+/// Why a journal failed verification. Lines are numbered from 1.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The file could not be read.
+    #[error("cannot read journal {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// The file is empty.
+    #[error("{path}: the journal is empty (not a runbook journal)")]
+    Empty {
+        /// The file.
+        path: String,
+    },
+    /// A line is not valid JSON of a journal record.
+    #[error("{path}:{line}: not a journal record: {reason}")]
+    Malformed {
+        /// The file.
+        path: String,
+        /// The line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A line's structure is wrong (header not first, index out of order, ...).
+    #[error("{path}:{line}: {reason}")]
+    Structure {
+        /// The file.
+        path: String,
+        /// The line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A line's `prev` is not the hash of the line before it.
+    #[error(
+        "{path}:{line}: hash chain broken: this line's prev is {found}, but line {before} hashes to {expected}; line {before} or {line} was edited, or lines were removed or reordered"
+    )]
+    Chain {
+        /// The file.
+        path: String,
+        /// The line number.
+        line: usize,
+        /// The line before.
+        before: usize,
+        /// The hash of the line before.
+        expected: String,
+        /// The `prev` found.
+        found: String,
+    },
+    /// A newer journal format.
+    #[error(
+        "{path}:1: journal format {found} is newer than this host reads ({FORMAT}); upgrade runbook"
+    )]
+    NewerFormat {
+        /// The file.
+        path: String,
+        /// The format found.
+        found: u32,
+    },
+    /// No footer: the run was cut off (crash, kill) or the file truncated.
+    #[error(
+        "{path}:{line}: the journal ends without a footer: the run was cut off or the file truncated after line {line}"
+    )]
+    Truncated {
+        /// The file.
+        path: String,
+        /// The last line.
+        line: usize,
+    },
+}
+
+/// A journal read and verified.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    /// The header.
+    pub header: Header,
+    /// Every record, header and footer included.
+    pub records: Vec<Record>,
+    /// The footer.
+    pub footer: Footer,
+    /// The hash of the last line.
+    pub last_hash: String,
+}
+
+impl Journal {
+    /// Read and verify the journal at `path`.
+    pub fn read(path: &Path) -> Result<Journal, JournalError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| JournalError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Journal::parse(&shown, &text)
+    }
+
+    /// Verify journal text; `path` names it in errors.
+    pub fn parse(path: &str, text: &str) -> Result<Journal, JournalError> {
+        let path = path.to_owned();
+        if text.trim().is_empty() {
+            return Err(JournalError::Empty { path });
+        }
+        let mut prev_hash = GENESIS.to_owned();
+        let mut records = Vec::new();
+        let mut open_call: Option<u32> = None;
+        let mut next_index = 0u32;
+        let mut footer_line = None;
+        let mut last_line = 0;
+        for (i, line) in text.lines().enumerate() {
+            let n = i + 1;
+            last_line = n;
+            let structure = |reason: String| JournalError::Structure {
+                path: path.clone(),
+                line: n,
+                reason,
+            };
+            if footer_line.is_some() {
+                return Err(structure("a line after the footer".into()));
+            }
+            let value: Value =
+                serde_json::from_str(line).map_err(|e| JournalError::Malformed {
+                    path: path.clone(),
+                    line: n,
+                    reason: format!("invalid JSON: {e}"),
+                })?;
+            if n == 1 {
+                if value.get("kind").and_then(Value::as_str) != Some("header") {
+                    return Err(JournalError::Malformed {
+                        path,
+                        line: 1,
+                        reason: "the first line is not a journal header".into(),
+                    });
+                }
+                if let Some(found) = value.get("format").and_then(Value::as_u64)
+                    && found > u64::from(FORMAT)
+                {
+                    return Err(JournalError::NewerFormat {
+                        path,
+                        found: u32::try_from(found).unwrap_or(u32::MAX),
+                    });
+                }
+            }
+            let parsed: LineOwned =
+                serde_json::from_value(value).map_err(|e| JournalError::Malformed {
+                    path: path.clone(),
+                    line: n,
+                    reason: e.to_string(),
+                })?;
+            if parsed.prev != prev_hash {
+                return Err(JournalError::Chain {
+                    path,
+                    line: n,
+                    before: n - 1,
+                    expected: prev_hash,
+                    found: parsed.prev,
+                });
+            }
+            prev_hash = line_hash(line);
+            match &parsed.record {
+                Record::Header(_) if n != 1 => {
+                    return Err(structure("a second header".into()));
+                }
+                Record::Header(_) => {}
+                Record::Call(c) => {
+                    if let Some(open) = open_call {
+                        return Err(structure(format!("call {} starts before call {open} has a result", c.index)));
+                    }
+                    if c.index != next_index {
+                        return Err(structure(format!(
+                            "call index {} where {next_index} was expected",
+                            c.index
+                        )));
+                    }
+                    open_call = Some(c.index);
+                    next_index += 1;
+                }
+                Record::Result(r) => {
+                    if open_call != Some(r.index) {
+                        return Err(structure(format!(
+                            "a result for call {} which is not the open call",
+                            r.index
+                        )));
+                    }
+                    open_call = None;
+                }
+                Record::Log(_) => {}
+                Record::Footer(f) => {
+                    if f.calls != next_index {
+                        return Err(structure(format!(
+                            "the footer counts {} calls but the journal holds {next_index}",
+                            f.calls
+                        )));
+                    }
+                    footer_line = Some(n);
+                }
+            }
+            records.push(parsed.record);
+        }
+        let Some(Record::Header(header)) = records.first().cloned() else {
+            unreachable!("line 1 was checked to be a header");
+        };
+        let Some(Record::Footer(footer)) = records.last().cloned() else {
+            return Err(JournalError::Truncated {
+                path,
+                line: last_line,
+            });
+        };
+        Ok(Journal {
+            header,
+            records,
+            footer,
+            last_hash: prev_hash,
+        })
+    }
+
+    /// Each call with its outcome, in order.
+    pub fn calls(&self) -> impl Iterator<Item = (&Call, &CallEnd)> {
+        let mut pending: Option<&Call> = None;
+        self.records.iter().filter_map(move |r| match r {
+            Record::Call(c) => {
+                pending = Some(c);
+                None
+            }
+            Record::Result(e) => pending.take().map(|c| (c, e)),
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,15 @@
+//! `runbook-host`: runs IAM recovery runbooks as sandboxed WebAssembly
+//! components, journals every call, and replays journals offline.
+//!
+//! The binary (`runbook`) is a thin layer over this library; tests and the
+//! runbook test harness drive the same code in process.
+
+pub mod backend;
+pub mod bindings;
+pub mod grant;
+pub mod journal;
+pub mod manifest;
+pub mod project;
+pub mod replay;
+pub mod request;
+pub mod sandbox;

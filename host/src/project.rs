@@ -1,0 +1,214 @@
+//! Finding runbooks: by name in the project's `runbooks/` workspace (built from
+//! source when the component is missing or older than its sources), or by path
+//! to a `.wasm` component.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use anyhow::{Context, bail};
+
+/// The WebAssembly target runbooks are built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// A checkout of the project: the directory that holds `runbooks/Cargo.toml`.
+#[derive(Debug, Clone)]
+pub struct Project {
+    root: PathBuf,
+}
+
+impl Project {
+    /// The project at `dir` (the checkout, or its `runbooks/` directory), or
+    /// else found from `RUNBOOK_PROJECT`, the current directory and its
+    /// parents, or the directory of the running executable and its parents.
+    pub fn find(dir: Option<&Path>) -> anyhow::Result<Project> {
+        if let Some(dir) = dir {
+            return Project::at(dir).with_context(|| {
+                format!(
+                    "--runbooks {}: no runbooks/Cargo.toml there; give the project checkout",
+                    dir.display()
+                )
+            });
+        }
+        if let Some(dir) = std::env::var_os("RUNBOOK_PROJECT") {
+            return Project::at(Path::new(&dir)).with_context(|| {
+                format!(
+                    "RUNBOOK_PROJECT={}: no runbooks/Cargo.toml there",
+                    Path::new(&dir).display()
+                )
+            });
+        }
+        let mut starts = vec![];
+        if let Ok(cwd) = std::env::current_dir() {
+            starts.push(cwd);
+        }
+        if let Ok(exe) = std::env::current_exe() {
+            starts.push(exe);
+        }
+        for start in starts {
+            for dir in start.ancestors() {
+                if let Some(p) = Project::at(dir) {
+                    return Ok(p);
+                }
+            }
+        }
+        bail!(
+            "cannot find the runbook project (a directory with runbooks/Cargo.toml): run from the checkout, pass --runbooks DIR, or give a path to a .wasm"
+        )
+    }
+
+    fn at(dir: &Path) -> Option<Project> {
+        if dir.join("runbooks/Cargo.toml").is_file() {
+            return Some(Project {
+                root: dir.to_owned(),
+            });
+        }
+        if dir.join("Cargo.toml").is_file() && dir.file_name()? == "runbooks" {
+            return Some(Project {
+                root: dir.parent()?.to_owned(),
+            });
+        }
+        None
+    }
+
+    /// The checkout's root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The names of the runbooks in the project.
+    pub fn runbooks(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root.join("runbooks"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("runbook.toml").is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Where the component of runbook `name` is built.
+    pub fn wasm_path(&self, name: &str) -> PathBuf {
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.root.join("target"));
+        target_dir
+            .join(TARGET)
+            .join("release")
+            .join(format!("{}.wasm", name.replace('-', "_")))
+    }
+
+    /// The component of runbook `name`, built first if it is missing or older
+    /// than its sources (the runbook crate, the sdk, the WIT contract).
+    /// `say` reports what is being done.
+    pub fn component(&self, name: &str, say: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
+        let crate_dir = self.root.join("runbooks").join(name);
+        if !crate_dir.join("runbook.toml").is_file() {
+            bail!(
+                "no runbook named '{name}' in {}; the runbooks there are: {}",
+                self.root.join("runbooks").display(),
+                self.runbooks().join(", ")
+            );
+        }
+        let wasm = self.wasm_path(name);
+        let built = std::fs::metadata(&wasm).and_then(|m| m.modified()).ok();
+        let sources = [
+            crate_dir,
+            self.root.join("sdk/src"),
+            self.root.join("sdk/wit"),
+            self.root.join("sdk/Cargo.toml"),
+            self.root.join("runbooks/Cargo.toml"),
+            self.root.join("runbooks/Cargo.lock"),
+        ];
+        let newest = sources.iter().filter_map(|p| newest_mtime(p)).max();
+        let stale = match (built, newest) {
+            (None, _) => true,
+            (Some(b), Some(n)) => n > b,
+            (Some(_), None) => false,
+        };
+        if stale {
+            self.build(name, say)?;
+        }
+        Ok(wasm)
+    }
+
+    fn build(&self, name: &str, say: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
+        ensure_target(say)?;
+        say(&format!("building runbook '{name}' from source (cargo build --release --target {TARGET})"));
+        let status = Command::new(cargo())
+            .current_dir(self.root.join("runbooks"))
+            .args(["build", "--release", "--quiet", "--target", TARGET, "-p", name])
+            .status()
+            .context("cannot run cargo to build the runbook; is the Rust toolchain installed?")?;
+        if !status.success() {
+            bail!("building runbook '{name}' failed ({status}); the compiler's messages are above");
+        }
+        Ok(())
+    }
+}
+
+fn cargo() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Install the wasm target with rustup if it is missing, saying so.
+fn ensure_target(say: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .context("cannot run rustc; is the Rust toolchain installed?")?;
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
+    if Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(TARGET)
+        .is_dir()
+    {
+        return Ok(());
+    }
+    say(&format!(
+        "the {TARGET} target is missing: installing it (rustup target add {TARGET})"
+    ));
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .context("cannot run rustup to add the wasm target")?;
+    if !status.success() {
+        bail!("rustup target add {TARGET} failed ({status}); run it by hand and retry");
+    }
+    Ok(())
+}
+
+fn newest_mtime(path: &Path) -> Option<SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_file() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name() != "target")
+        .filter_map(|e| newest_mtime(&e.path()))
+        .max()
+}
+
+/// Read a runbook given as a name (found in `project`) or a path to a `.wasm`.
+/// Returns how to name it in messages, and its bytes.
+pub fn read_runbook(
+    spec: &str,
+    project: Option<&Path>,
+    say: &mut dyn FnMut(&str),
+) -> anyhow::Result<(String, Vec<u8>)> {
+    let as_path = Path::new(spec);
+    if spec.ends_with(".wasm") || spec.contains(std::path::MAIN_SEPARATOR) || as_path.is_file() {
+        let bytes = std::fs::read(as_path)
+            .with_context(|| format!("cannot read runbook component {spec}"))?;
+        return Ok((spec.to_owned(), bytes));
+    }
+    let project = Project::find(project)?;
+    let wasm = project.component(spec, say)?;
+    let bytes = std::fs::read(&wasm)
+        .with_context(|| format!("cannot read the built component {}", wasm.display()))?;
+    Ok((format!("runbook '{spec}'"), bytes))
+}

@@ -1,0 +1,139 @@
+//! Replay: answer a runbook's calls from a recorded journal, and stop at the
+//! first call that differs from the recording.
+//!
+//! Every request must match the recorded one exactly (operation and every
+//! argument); a call the recording does not have, or a recorded call the
+//! runbook never made, is a divergence too. The error names the call index,
+//! the operation, and shows expected and actual side by side.
+
+use crate::bindings::IamError;
+use crate::journal::{Call, CallEnd, CallOutcome, Journal, Record};
+use crate::request::{CallResult, Request, Response};
+use crate::sandbox::Abort;
+
+/// Where a replay first differed from its recording.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("replay diverged at call {index} ({op}): {what}\n{diff}")]
+pub struct Divergence {
+    /// The index of the call that differs.
+    pub index: u32,
+    /// The operation recorded or made at that index.
+    pub op: String,
+    /// What differs, in words.
+    pub what: String,
+    /// Expected and actual, one line each.
+    pub diff: String,
+}
+
+/// Answers calls from a recording.
+#[derive(Debug)]
+pub struct Replayer {
+    source: String,
+    calls: Vec<(usize, Call, CallEnd)>,
+}
+
+impl Replayer {
+    /// Answer from `journal`, which `source` names in errors.
+    pub fn new(source: &str, journal: &Journal) -> Replayer {
+        let mut calls = Vec::new();
+        let mut pending: Option<(usize, Call)> = None;
+        for (i, r) in journal.records.iter().enumerate() {
+            match r {
+                Record::Call(c) => pending = Some((i + 1, c.clone())),
+                Record::Result(e) => {
+                    if let Some((line, c)) = pending.take() {
+                        calls.push((line, c, e.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Replayer {
+            source: source.to_owned(),
+            calls,
+        }
+    }
+
+    /// The recorded answer to call `index`, if `request` is what was recorded.
+    pub fn answer(
+        &mut self,
+        index: u32,
+        request: &Request,
+    ) -> Result<(CallOutcome, CallResult), Abort> {
+        let Some((line, recorded, end)) = self.calls.get(index as usize) else {
+            return Err(Divergence {
+                index,
+                op: request.op().to_owned(),
+                what: format!(
+                    "the runbook made a call the recording does not have (it holds {} calls)",
+                    self.calls.len()
+                ),
+                diff: format!("  expected: (no call)\n  actual:   {}", show(request)),
+            }
+            .into());
+        };
+        if &recorded.request != request {
+            return Err(Divergence {
+                index,
+                op: recorded.request.op().to_owned(),
+                what: format!(
+                    "the request differs from the recording ({}:{line})",
+                    self.source
+                ),
+                diff: format!(
+                    "  expected: {}\n  actual:   {}",
+                    show(&recorded.request),
+                    show(request)
+                ),
+            }
+            .into());
+        }
+        let result = match &end.outcome {
+            CallOutcome::Ok { value } => {
+                Ok(Response::from_value(request, value.clone()).map_err(|e| {
+                    Abort::BadAnswer(format!(
+                        "{}:{}: the recorded answer to call {index} ({}) does not fit its type: {e}",
+                        self.source,
+                        line + 1,
+                        request.op()
+                    ))
+                })?)
+            }
+            CallOutcome::Error { error } => Err(error.clone()),
+            CallOutcome::Denied { .. } => Err(IamError::AccessDenied(format!(
+                "the runbook's grant does not allow {} on the requested resource",
+                request.action().unwrap_or("this call")
+            ))),
+            CallOutcome::Planned => Ok(Response::Planned),
+            CallOutcome::Refused { .. } => {
+                return Err(Abort::ConsentRequired {
+                    change: request.describe(),
+                });
+            }
+        };
+        Ok((end.outcome.clone(), result))
+    }
+
+    /// Check, at the end of the run, that every recorded call was made.
+    pub fn finished(&self, made: u32) -> Result<(), Divergence> {
+        match self.calls.get(made as usize) {
+            None => Ok(()),
+            Some((_, recorded, _)) => Err(Divergence {
+                index: made,
+                op: recorded.request.op().to_owned(),
+                what: format!(
+                    "the runbook finished after {made} calls, but the recording has {}",
+                    self.calls.len()
+                ),
+                diff: format!(
+                    "  expected: {}\n  actual:   (no call)",
+                    show(&recorded.request)
+                ),
+            }),
+        }
+    }
+}
+
+fn show(request: &Request) -> String {
+    serde_json::to_string(request).unwrap_or_else(|_| format!("{request:?}"))
+}
