@@ -443,12 +443,11 @@ impl Journal {
             if footer_line.is_some() {
                 return Err(structure("a line after the footer".into()));
             }
-            let value: Value =
-                serde_json::from_str(line).map_err(|e| JournalError::Malformed {
-                    path: path.clone(),
-                    line: n,
-                    reason: format!("invalid JSON: {e}"),
-                })?;
+            let value: Value = serde_json::from_str(line).map_err(|e| JournalError::Malformed {
+                path: path.clone(),
+                line: n,
+                reason: format!("invalid JSON: {e}"),
+            })?;
             if n == 1 {
                 if value.get("kind").and_then(Value::as_str) != Some("header") {
                     return Err(JournalError::Malformed {
@@ -489,7 +488,10 @@ impl Journal {
                 Record::Header(_) => {}
                 Record::Call(c) => {
                     if let Some(open) = open_call {
-                        return Err(structure(format!("call {} starts before call {open} has a result", c.index)));
+                        return Err(structure(format!(
+                            "call {} starts before call {open} has a result",
+                            c.index
+                        )));
                     }
                     if c.index != next_index {
                         return Err(structure(format!(

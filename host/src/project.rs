@@ -136,10 +136,20 @@ impl Project {
 
     fn build(&self, name: &str, say: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
         ensure_target(say)?;
-        say(&format!("building runbook '{name}' from source (cargo build --release --target {TARGET})"));
+        say(&format!(
+            "building runbook '{name}' from source (cargo build --release --target {TARGET})"
+        ));
         let status = Command::new(cargo())
             .current_dir(self.root.join("runbooks"))
-            .args(["build", "--release", "--quiet", "--target", TARGET, "-p", name])
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "--target",
+                TARGET,
+                "-p",
+                name,
+            ])
             .status()
             .context("cannot run cargo to build the runbook; is the Rust toolchain installed?")?;
         if !status.success() {

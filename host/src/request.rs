@@ -85,7 +85,10 @@ impl Request {
             Request::GetUser { user_name } => format!("get user {user_name}"),
             Request::ListMfaDevices { user_name } => format!("list MFA devices of {user_name}"),
             Request::ListVirtualMfaDevices { assignment_status } => {
-                format!("list {} virtual MFA devices", status_name(*assignment_status))
+                format!(
+                    "list {} virtual MFA devices",
+                    status_name(*assignment_status)
+                )
             }
             Request::DeactivateMfaDevice {
                 user_name,

@@ -412,8 +412,7 @@ impl RunState {
                     } else {
                         ""
                     };
-                    self.changes
-                        .push(format!("{verb}{}", request.describe()));
+                    self.changes.push(format!("{verb}{}", request.describe()));
                 }
                 T::from_response(response).map(Ok).map_err(|r| {
                     Abort::BadAnswer(format!(
@@ -616,7 +615,10 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         Err(e) => classify(e.into(), &spec.limits, &stderr),
     };
     if let Some(replay) = &state.replay
-        && matches!(outcome, RunOutcome::Succeeded { .. } | RunOutcome::Failed { .. })
+        && matches!(
+            outcome,
+            RunOutcome::Succeeded { .. } | RunOutcome::Failed { .. }
+        )
         && let Err(d) = replay.finished(state.calls)
     {
         let reason = d.to_string();
@@ -658,7 +660,9 @@ fn classify(e: anyhow::Error, limits: &Limits, stderr: &MemoryOutputPipe) -> (Ru
     if let Some(abort) = e.downcast_ref::<Abort>() {
         let reason = abort.to_string();
         return match abort {
-            Abort::ConsentRequired { .. } => (RunOutcome::Refused { reason }, exit::CONSENT_REFUSED),
+            Abort::ConsentRequired { .. } => {
+                (RunOutcome::Refused { reason }, exit::CONSENT_REFUSED)
+            }
             Abort::Limit(_) => (RunOutcome::Trapped { reason }, exit::TRAPPED),
             Abort::Journal(_) => (RunOutcome::Aborted { reason }, exit::HOST_ERROR),
             Abort::Diverged(_) => (RunOutcome::Aborted { reason }, exit::REPLAY_DIVERGED),
@@ -671,7 +675,9 @@ fn classify(e: anyhow::Error, limits: &Limits, stderr: &MemoryOutputPipe) -> (Ru
             limits.deadline.as_secs()
         ),
         Some(Trap::UnreachableCodeReached) => {
-            let err = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();
+            let err = String::from_utf8_lossy(&stderr.contents())
+                .trim()
+                .to_owned();
             let panic = err
                 .lines()
                 .find(|l| l.contains("panicked"))

@@ -329,11 +329,17 @@ mod tests {
 
     #[test]
     fn virtual_serials_are_mfa_arns_and_hardware_tokens_are_not() {
-        assert!(iam::is_virtual_serial("arn:aws:iam::123456789012:mfa/mfa-test"));
-        assert!(iam::is_virtual_serial("arn:aws-us-gov:iam::123456789012:mfa/a/b"));
+        assert!(iam::is_virtual_serial(
+            "arn:aws:iam::123456789012:mfa/mfa-test"
+        ));
+        assert!(iam::is_virtual_serial(
+            "arn:aws-us-gov:iam::123456789012:mfa/a/b"
+        ));
         assert!(!iam::is_virtual_serial("GAHT12345678"));
         assert!(!iam::is_virtual_serial("arn:aws:iam::123456789012:mfa/"));
-        assert!(!iam::is_virtual_serial("arn:aws:iam::123456789012:user/mfa-test"));
+        assert!(!iam::is_virtual_serial(
+            "arn:aws:iam::123456789012:user/mfa-test"
+        ));
         assert!(!iam::is_virtual_serial("arn:aws:iam::12345:mfa/x"));
         assert!(!iam::is_virtual_serial("arn:aws:sts::123456789012:mfa/x"));
     }

@@ -66,7 +66,12 @@ impl Live {
         let c = &self.client;
         match request {
             Request::GetUser { user_name } => {
-                let out = c.get_user().user_name(user_name).send().await.map_err(map_error)?;
+                let out = c
+                    .get_user()
+                    .user_name(user_name)
+                    .send()
+                    .await
+                    .map_err(map_error)?;
                 let u = out.user().ok_or_else(|| missing("GetUser", "User"))?;
                 Ok(Response::User(User {
                     user_name: u.user_name().to_owned(),

@@ -99,8 +99,7 @@ pub fn runbook_in(argv: &[OsString]) -> Option<String> {
             return args.get(i + 1).map(|s| (*s).to_owned());
         }
         if let Some(flag) = a.strip_prefix("--") {
-            let takes_value = !flag.contains('=')
-                && !matches!(flag, "yes" | "dry-run" | "help");
+            let takes_value = !flag.contains('=') && !matches!(flag, "yes" | "dry-run" | "help");
             i += if takes_value { 2 } else { 1 };
             continue;
         }
@@ -270,7 +269,11 @@ fn execute(
     let connect = || Live::connect(&options).context("cannot set up the AWS client");
 
     let (mode, backend, consent): (Mode, Box<dyn Backend>, Consent) = if args.dry_run {
-        (Mode::DryRun, Box::new(DryRun::new(connect()?)), Consent::Given)
+        (
+            Mode::DryRun,
+            Box::new(DryRun::new(connect()?)),
+            Consent::Given,
+        )
     } else if args.yes {
         (Mode::Live, Box::new(connect()?), Consent::Given)
     } else if std::io::stdin().is_terminal() {

@@ -32,12 +32,11 @@ impl Runbook for MfaRecovery {
         })?;
         if devices.is_empty() {
             log::info(format!("'{user}' has no MFA device; nothing to change"));
-            return Ok(Outcome::new(format!(
-                "'{user}' has no MFA device; nothing changed"
-            ))
-            .next_step(format!(
-                "have '{user}' sign in and register an MFA device now"
-            )));
+            return Ok(
+                Outcome::new(format!("'{user}' has no MFA device; nothing changed")).next_step(
+                    format!("have '{user}' sign in and register an MFA device now"),
+                ),
+            );
         }
         log::info(format!("'{user}' has {} MFA device(s)", devices.len()));
 

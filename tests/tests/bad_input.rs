@@ -1,0 +1,110 @@
+use runbook_host::journal::Journal;
+
+use crate::support::moto::{Moto, arn};
+use crate::support::{run, text};
+
+#[test]
+fn a_missing_required_parameter_is_a_usage_error() {
+    let out = run(&["run", "mfa-recovery", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--user <VALUE>"), "{stderr}");
+}
+
+#[test]
+fn an_undeclared_parameter_is_a_usage_error_naming_it() {
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--user",
+        "u",
+        "--role",
+        "admin",
+        "--yes",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--role"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_runbook_names_the_ones_there_are() {
+    let out = run(&["run", "mfa-recovry", "--user", "u"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no runbook named 'mfa-recovry'"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("mfa-recovery"), "{stderr}");
+}
+
+#[test]
+fn a_file_that_is_not_wasm_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("evil.wasm");
+    std::fs::write(&fake, "#!/bin/sh\nrm -rf /\n").unwrap();
+    let out = run(&["run", fake.to_str().unwrap(), "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("is not a WebAssembly component"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_existing_journal_is_never_overwritten_and_nothing_is_sent() {
+    let moto = Moto::start();
+    moto.user_with_virtual("mfa-test", "mfa-test");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("evidence.jsonl");
+    std::fs::write(&journal, "earlier evidence\n").unwrap();
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--user",
+        "mfa-test",
+        "--yes",
+        "--endpoint-url",
+        &moto.url,
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&journal).unwrap(),
+        "earlier evidence\n"
+    );
+    assert_eq!(moto.devices_of("mfa-test"), vec![arn("mfa-test")]);
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_the_runbook_and_the_journal_stays_valid() {
+    // A port nothing listens on: the SDK's transport error reaches the runbook
+    // as service-failure("Transport"), which it reports.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.jsonl");
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--user",
+        "mfa-test",
+        "--yes",
+        "--endpoint-url",
+        &format!("http://127.0.0.1:{port}"),
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("Transport"), "{stdout}");
+    Journal::read(&journal).expect("the journal verifies");
+}

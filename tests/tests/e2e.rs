@@ -1,0 +1,274 @@
+use std::path::Path;
+
+use runbook_host::journal::{CallOutcome, Journal, Mode, Record, RunOutcome};
+
+use crate::support::moto::{Moto, arn};
+use crate::support::{run, text};
+
+/// Run mfa-recovery against `moto` with `extra` flags; returns the output and
+/// the verified journal.
+fn recover(moto: &Moto, user: &str, extra: &[&str]) -> (std::process::Output, Journal) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.jsonl");
+    let mut args = vec![
+        "run",
+        "mfa-recovery",
+        "--user",
+        user,
+        "--endpoint-url",
+        &moto.url,
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    let j = Journal::read(&journal)
+        .unwrap_or_else(|e| panic!("the journal must verify: {e}\n{}", text(&out).1));
+    (out, j)
+}
+
+/// The operations of a journal's calls, in order.
+fn ops(j: &Journal) -> Vec<&'static str> {
+    j.calls().map(|(c, _)| c.request.op()).collect()
+}
+
+fn mutations_sent(j: &Journal) -> usize {
+    j.calls()
+        .filter(|(c, e)| c.request.is_mutation() && matches!(e.outcome, CallOutcome::Ok { .. }))
+        .count()
+}
+
+/// The seed world: `mfa-test` with a virtual device, bystander `alice` with
+/// hers, and an unrelated unassigned virtual device.
+fn seed_world(moto: &Moto) -> String {
+    let (_, seed) = moto.user_with_virtual("mfa-test", "mfa-test");
+    moto.user_with_virtual("alice", "alice");
+    moto.virtual_device("orphan");
+    seed
+}
+
+#[test]
+fn seed_case_recovers_mfa_test_and_touches_nothing_else() {
+    let moto = Moto::start();
+    let seed = seed_world(&moto);
+    let (out, journal) = recover(&moto, "mfa-test", &["--yes"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+
+    assert_eq!(moto.devices_of("mfa-test"), Vec::<String>::new());
+    assert_eq!(moto.devices_of("alice"), vec![arn("alice")]);
+    assert_eq!(
+        moto.virtual_devices(),
+        vec![
+            (arn("alice"), Some("alice".to_owned())),
+            (arn("orphan"), None)
+        ],
+        "mfa-test's device is deleted; alice's and the orphan survive"
+    );
+
+    assert_eq!(
+        ops(&journal),
+        [
+            "list-mfa-devices",
+            "deactivate-mfa-device",
+            "list-mfa-devices",
+            "list-virtual-mfa-devices",
+            "delete-virtual-mfa-device"
+        ]
+    );
+    assert_eq!(journal.header.mode, Mode::Live);
+    assert_eq!(journal.header.parameters["user"], "mfa-test");
+    assert!(matches!(
+        journal.footer.outcome,
+        RunOutcome::Succeeded { .. }
+    ));
+    let raw = std::fs::read_to_string(journal_path(&stdout)).unwrap_or_default();
+    assert!(!raw.contains(&seed), "the MFA seed reached the journal");
+    assert!(!raw.contains("testing"), "credentials reached the journal");
+
+    assert!(
+        stdout.contains("succeeded: 'mfa-test' has no MFA device now"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("register a new MFA device at once"),
+        "{stdout}"
+    );
+}
+
+/// The journal path a run printed.
+fn journal_path(stdout: &str) -> &Path {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("journal: "))
+        .expect("the run prints its journal path");
+    Path::new(line.split(" (").next().unwrap())
+}
+
+#[test]
+fn seed_case_journal_and_output_match_the_reviewed_snapshots() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let (out, journal) = recover(&moto, "mfa-test", &["--yes"]);
+    let (stdout, stderr) = text(&out);
+    insta::assert_json_snapshot!("seed_case_journal", journal.records, {
+        "[].started_at" => "[time]",
+        "[].finished_at" => "[time]",
+        "[].duration_us" => "[duration]",
+        "[].wasm_sha256" => "[sha256]",
+        "[].target.endpoint" => "[moto]",
+        "[].value[].enable_date" => "[time]",
+    });
+    let filters = vec![
+        (r"sha256 [0-9a-f]{12,64}", "sha256 [hash]"),
+        (r"journal: \S+", "journal: [path]"),
+    ];
+    insta::with_settings!({ filters => filters }, {
+        insta::assert_snapshot!("seed_case_output", format!("--- stdout\n{stdout}--- stderr\n{stderr}"));
+    });
+}
+
+#[test]
+fn two_virtual_devices_named_unlike_the_user_are_both_removed() {
+    let moto = Moto::start();
+    moto.user("mfa-test");
+    let (a, _) = moto.virtual_device("phone-a");
+    let (b, _) = moto.virtual_device("phone-b");
+    moto.enable("mfa-test", &a).enable("mfa-test", &b);
+    moto.virtual_device("orphan");
+    let (out, journal) = recover(&moto, "mfa-test", &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(moto.devices_of("mfa-test"), Vec::<String>::new());
+    assert_eq!(moto.virtual_devices(), vec![(arn("orphan"), None)]);
+    assert_eq!(
+        mutations_sent(&journal),
+        4,
+        "two deactivations, two deletions"
+    );
+}
+
+#[test]
+fn a_hardware_token_is_deactivated_and_never_deleted() {
+    let moto = Moto::start();
+    moto.user("mfa-test").enable("mfa-test", "GAHT12345678");
+    moto.virtual_device("orphan");
+    let (out, journal) = recover(&moto, "mfa-test", &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(moto.devices_of("mfa-test"), Vec::<String>::new());
+    assert_eq!(
+        ops(&journal),
+        [
+            "list-mfa-devices",
+            "deactivate-mfa-device",
+            "list-mfa-devices"
+        ],
+        "no virtual device was detached, so none is listed or deleted"
+    );
+    assert_eq!(moto.virtual_devices(), vec![(arn("orphan"), None)]);
+}
+
+#[test]
+fn a_user_without_mfa_is_a_successful_no_op() {
+    let moto = Moto::start();
+    moto.user("mfa-test");
+    moto.user_with_virtual("alice", "alice");
+    let before = moto.state(&["mfa-test", "alice"]);
+    let (out, journal) = recover(&moto, "mfa-test", &["--yes"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("has no MFA device; nothing changed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("changed: nothing"), "{stdout}");
+    assert_eq!(ops(&journal), ["list-mfa-devices"]);
+    assert_eq!(moto.state(&["mfa-test", "alice"]), before);
+}
+
+#[test]
+fn a_user_that_does_not_exist_fails_naming_the_user() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let before = moto.state(&["mfa-test", "alice"]);
+    let (out, journal) = recover(&moto, "no-such-user", &["--yes"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit 1 is a runbook failure: {stdout}"
+    );
+    assert!(
+        stdout.contains("failed: IAM user 'no-such-user' does not exist"),
+        "{stdout}"
+    );
+    let (_, end) = journal.calls().next().unwrap();
+    assert!(
+        matches!(&end.outcome, CallOutcome::Error { .. }),
+        "the NoSuchEntity error is journaled: {end:?}"
+    );
+    assert!(matches!(journal.footer.outcome, RunOutcome::Failed { .. }));
+    assert_eq!(moto.state(&["mfa-test", "alice"]), before);
+}
+
+#[test]
+fn dry_run_plans_every_change_and_sends_none() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let before = moto.state(&["mfa-test", "alice"]);
+    let (out, journal) = recover(&moto, "mfa-test", &["--dry-run"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        moto.state(&["mfa-test", "alice"]),
+        before,
+        "nothing changed"
+    );
+    assert!(
+        stdout.contains("dry run, nothing changed; would change:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("delete virtual MFA device {}", arn("mfa-test"))),
+        "{stdout}"
+    );
+    assert_eq!(journal.header.mode, Mode::DryRun);
+    let planned: Vec<_> = journal
+        .calls()
+        .filter(|(_, e)| e.outcome == CallOutcome::Planned)
+        .map(|(c, _)| c.request.op())
+        .collect();
+    assert_eq!(
+        planned,
+        ["deactivate-mfa-device", "delete-virtual-mfa-device"]
+    );
+    assert_eq!(mutations_sent(&journal), 0);
+}
+
+#[test]
+fn without_a_terminal_or_yes_nothing_changes_and_the_message_says_yes() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let before = moto.state(&["mfa-test", "alice"]);
+    let (out, journal) = recover(&moto, "mfa-test", &[]);
+    let (stdout, _) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "exit 5 is consent refused: {stdout}"
+    );
+    assert!(stdout.contains("pass --yes"), "{stdout}");
+    assert_eq!(moto.state(&["mfa-test", "alice"]), before);
+    assert!(matches!(journal.footer.outcome, RunOutcome::Refused { .. }));
+    let (_, last) = journal.calls().last().unwrap();
+    assert!(
+        matches!(last.outcome, CallOutcome::Refused { .. }),
+        "{last:?}"
+    );
+    assert_eq!(mutations_sent(&journal), 0);
+    assert!(
+        journal
+            .records
+            .iter()
+            .all(|r| !matches!(r, Record::Result(e) if e.outcome == CallOutcome::Planned))
+    );
+}

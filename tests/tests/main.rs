@@ -1,0 +1,11 @@
+//! The one integration-test binary of the project, one `mod` per area.
+
+/// Shared set-up: paths, the `runbook` binary, moto.
+mod support;
+
+/// MFA recovery end to end: the real binary, the real SDK over HTTP, moto.
+mod e2e;
+
+/// Bad command lines and bad files: clear messages, documented exit codes,
+/// nothing changed.
+mod bad_input;

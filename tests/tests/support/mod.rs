@@ -1,0 +1,69 @@
+//! What the tests share: the project's paths, the built `runbook` binary, and a
+//! moto IAM server on a free loopback port, started per test and killed after.
+
+pub mod moto;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The checkout's root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the checkout")
+        .to_owned()
+}
+
+/// The `runbook` binary that `cargo test --workspace` built beside this test.
+pub fn runbook_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/debug/deps/main-HASH -> target/debug/runbook
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test runs from target/PROFILE/deps")
+        .join(format!("runbook{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (scripts/test does), which builds it",
+        bin.display()
+    );
+    bin
+}
+
+/// A `runbook` command isolated from the developer's AWS set-up: fake
+/// credentials, no config files, no instance metadata, no stdin.
+pub fn runbook() -> Command {
+    let mut cmd = Command::new(runbook_bin());
+    cmd.current_dir(root())
+        .stdin(Stdio::null())
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_IAM")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws/credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd
+}
+
+/// Run `runbook ARGS` to the end.
+pub fn run(args: &[&str]) -> Output {
+    runbook()
+        .args(args)
+        .output()
+        .expect("running the runbook binary")
+}
+
+/// Stdout and stderr of a run, for messages and snapshots.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
