@@ -7,9 +7,11 @@
 pub mod backend;
 pub mod bindings;
 pub mod grant;
+pub mod harness;
 pub mod journal;
 pub mod manifest;
 pub mod project;
 pub mod replay;
 pub mod request;
 pub mod sandbox;
+pub mod transcript;

@@ -57,18 +57,18 @@ impl Project {
         )
     }
 
+    /// A checkout has both the runbooks workspace and the WIT contract (a
+    /// directory of test runbooks alone is not one).
     fn at(dir: &Path) -> Option<Project> {
-        if dir.join("runbooks/Cargo.toml").is_file() {
-            return Some(Project {
-                root: dir.to_owned(),
-            });
-        }
-        if dir.join("Cargo.toml").is_file() && dir.file_name()? == "runbooks" {
-            return Some(Project {
-                root: dir.parent()?.to_owned(),
-            });
-        }
-        None
+        let root = if dir.file_name()? == "runbooks" && dir.join("Cargo.toml").is_file() {
+            dir.parent()?
+        } else {
+            dir
+        };
+        (root.join("runbooks/Cargo.toml").is_file() && root.join("sdk/wit/runbook.wit").is_file())
+            .then(|| Project {
+                root: root.to_owned(),
+            })
     }
 
     /// The checkout's root.

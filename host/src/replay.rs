@@ -7,7 +7,7 @@
 //! the operation, and shows expected and actual side by side.
 
 use crate::bindings::IamError;
-use crate::journal::{Call, CallEnd, CallOutcome, Journal, Record};
+use crate::journal::{Call, CallEnd, CallOutcome, Journal, Record, RunOutcome};
 use crate::request::{CallResult, Request, Response};
 use crate::sandbox::Abort;
 
@@ -30,6 +30,7 @@ pub struct Divergence {
 pub struct Replayer {
     source: String,
     calls: Vec<(usize, Call, CallEnd)>,
+    outcome: RunOutcome,
 }
 
 impl Replayer {
@@ -51,6 +52,7 @@ impl Replayer {
         Replayer {
             source: source.to_owned(),
             calls,
+            outcome: journal.footer.outcome.clone(),
         }
     }
 
@@ -91,7 +93,7 @@ impl Replayer {
         let result = match &end.outcome {
             CallOutcome::Ok { value } => {
                 Ok(Response::from_value(request, value.clone()).map_err(|e| {
-                    Abort::BadAnswer(format!(
+                    Abort::BadRecording(format!(
                         "{}:{}: the recorded answer to call {index} ({}) does not fit its type: {e}",
                         self.source,
                         line + 1,
@@ -105,19 +107,26 @@ impl Replayer {
                 request.action().unwrap_or("this call")
             ))),
             CallOutcome::Planned => Ok(Response::Planned),
-            CallOutcome::Refused { .. } => {
-                return Err(Abort::ConsentRequired {
-                    change: request.describe(),
-                });
-            }
+            CallOutcome::Refused { .. } => Ok(Response::Planned),
         };
         Ok((end.outcome.clone(), result))
     }
 
-    /// Check, at the end of the run, that every recorded call was made.
-    pub fn finished(&self, made: u32) -> Result<(), Divergence> {
+    /// Check, at the end of the run, that every recorded call was made and
+    /// the run ended as the recording did.
+    pub fn finished(&self, made: u32, outcome: &RunOutcome) -> Result<(), Divergence> {
         match self.calls.get(made as usize) {
-            None => Ok(()),
+            None if outcome == &self.outcome => Ok(()),
+            None => Err(Divergence {
+                index: made,
+                op: "(end of run)".to_owned(),
+                what: "every call matched, but the run ended differently".to_owned(),
+                diff: format!(
+                    "  expected: {}\n  actual:   {}",
+                    crate::transcript::outcome_line(&self.outcome),
+                    crate::transcript::outcome_line(outcome)
+                ),
+            }),
             Some((_, recorded, _)) => Err(Divergence {
                 index: made,
                 op: recorded.request.op().to_owned(),

@@ -95,6 +95,9 @@ pub enum Abort {
     /// A backend answer did not fit the call's type.
     #[error("{0}")]
     BadAnswer(String),
+    /// A recorded answer did not fit the call's type: the journal is bad.
+    #[error("{0}")]
+    BadRecording(String),
 }
 
 /// Whether mutations may be sent.
@@ -364,19 +367,11 @@ impl RunState {
                 ))),
             )
         } else if request.is_mutation() && self.consent == Consent::Refused {
-            let abort = Abort::ConsentRequired {
+            let reason = Abort::ConsentRequired {
                 change: request.describe(),
-            };
-            self.journal
-                .append(Record::Result(CallEnd {
-                    index,
-                    outcome: CallOutcome::Refused {
-                        reason: abort.to_string(),
-                    },
-                    duration_us: 0,
-                }))
-                .map_err(Abort::Journal)?;
-            return Err(abort.into());
+            }
+            .to_string();
+            (CallOutcome::Refused { reason }, Ok(Response::Planned))
         } else {
             match self.backend.call(&request) {
                 Ok(Response::Planned) => (CallOutcome::Planned, Ok(Response::Planned)),
@@ -395,6 +390,9 @@ impl RunState {
             }
         };
         let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // Refused (here or in the recording): journaled, not sent, and the run
+        // stops.
+        let refused = matches!(outcome, CallOutcome::Refused { .. });
         self.journal
             .append(Record::Result(CallEnd {
                 index,
@@ -402,6 +400,12 @@ impl RunState {
                 duration_us,
             }))
             .map_err(Abort::Journal)?;
+        if refused {
+            return Err(Abort::ConsentRequired {
+                change: request.describe(),
+            }
+            .into());
+        }
 
         match result {
             Ok(response) => {
@@ -614,31 +618,21 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         Ok(Err(error)) => (RunOutcome::Failed { error }, exit::RUNBOOK_FAILED),
         Err(e) => classify(e.into(), &spec.limits, &stderr),
     };
-    if let Some(replay) = &state.replay
-        && matches!(
-            outcome,
-            RunOutcome::Succeeded { .. } | RunOutcome::Failed { .. }
-        )
-        && let Err(d) = replay.finished(state.calls)
-    {
-        let reason = d.to_string();
-        state
-            .journal
-            .append(Record::Footer(Footer {
-                outcome: RunOutcome::Aborted {
-                    reason: reason.clone(),
-                },
-                calls: state.calls,
-                finished_at: now_rfc3339(),
-            }))
-            .context("cannot write the journal footer")?;
-        return Ok(RunReport {
-            outcome: RunOutcome::Aborted { reason },
-            journal: state.journal,
-            exit_code: exit::REPLAY_DIVERGED,
-            changes: state.changes,
-        });
-    }
+    // A replay must also end as the recording did.
+    let (outcome, exit_code) = match &state.replay {
+        Some(replay) if !matches!(outcome, RunOutcome::Aborted { .. }) => {
+            match replay.finished(state.calls, &outcome) {
+                Ok(()) => (outcome, exit_code),
+                Err(d) => (
+                    RunOutcome::Aborted {
+                        reason: d.to_string(),
+                    },
+                    exit::REPLAY_DIVERGED,
+                ),
+            }
+        }
+        _ => (outcome, exit_code),
+    };
     state
         .journal
         .append(Record::Footer(Footer {
@@ -667,6 +661,7 @@ fn classify(e: anyhow::Error, limits: &Limits, stderr: &MemoryOutputPipe) -> (Ru
             Abort::Journal(_) => (RunOutcome::Aborted { reason }, exit::HOST_ERROR),
             Abort::Diverged(_) => (RunOutcome::Aborted { reason }, exit::REPLAY_DIVERGED),
             Abort::BadAnswer(_) => (RunOutcome::Aborted { reason }, exit::HOST_ERROR),
+            Abort::BadRecording(_) => (RunOutcome::Aborted { reason }, exit::JOURNAL_INVALID),
         };
     }
     let reason = match e.downcast_ref::<Trap>() {

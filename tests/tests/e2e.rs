@@ -3,6 +3,7 @@ use std::path::Path;
 use runbook_host::journal::{CallOutcome, Journal, Mode, Record, RunOutcome};
 
 use crate::support::moto::{Moto, arn};
+use crate::support::scenarios::seed_world;
 use crate::support::{run, text};
 
 /// Run mfa-recovery against `moto` with `extra` flags; returns the output and
@@ -36,15 +37,6 @@ fn mutations_sent(j: &Journal) -> usize {
     j.calls()
         .filter(|(c, e)| c.request.is_mutation() && matches!(e.outcome, CallOutcome::Ok { .. }))
         .count()
-}
-
-/// The seed world: `mfa-test` with a virtual device, bystander `alice` with
-/// hers, and an unrelated unassigned virtual device.
-fn seed_world(moto: &Moto) -> String {
-    let (_, seed) = moto.user_with_virtual("mfa-test", "mfa-test");
-    moto.user_with_virtual("alice", "alice");
-    moto.virtual_device("orphan");
-    seed
 }
 
 #[test]

@@ -9,3 +9,6 @@ mod e2e;
 /// Bad command lines and bad files: clear messages, documented exit codes,
 /// nothing changed.
 mod bad_input;
+
+/// Recorded journals replayed offline, and their transcripts.
+mod fixtures;

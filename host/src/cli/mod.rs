@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+mod replay;
 mod run;
+mod show;
+mod verify;
 
 /// Run reviewed AWS IAM recovery procedures ("runbooks") as sandboxed
 /// WebAssembly components, with a tamper-evident journal of every call.
@@ -20,6 +23,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Run(run::RunArgs),
+    Replay(replay::ReplayArgs),
+    Verify(verify::VerifyArgs),
+    Show(show::ShowArgs),
 }
 
 /// Parse `argv` and run the subcommand; returns the exit code.
@@ -33,6 +39,9 @@ pub fn main(argv: Vec<OsString>) -> anyhow::Result<u8> {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Run(_) => unreachable!("`run` with a runbook is handled above"),
+        Command::Replay(args) => replay::main(args),
+        Command::Verify(args) => verify::main(args),
+        Command::Show(args) => show::main(args),
     }
 }
 

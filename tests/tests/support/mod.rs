@@ -2,6 +2,7 @@
 //! moto IAM server on a free loopback port, started per test and killed after.
 
 pub mod moto;
+pub mod scenarios;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -66,4 +67,26 @@ pub fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// How to name a runbook for `runbook run` or the harness: shipped runbooks by
+/// name, test runbooks (tests/runbooks/, built by scripts/test) by path.
+pub fn runbook_spec(name: &str) -> String {
+    if root()
+        .join("runbooks")
+        .join(name)
+        .join("runbook.toml")
+        .is_file()
+    {
+        return name.to_owned();
+    }
+    let wasm = runbook_host::project::Project::find(Some(&root()))
+        .expect("the checkout is a runbook project")
+        .wasm_path(name);
+    assert!(
+        wasm.is_file(),
+        "{} is missing: build the test runbooks (cd tests/runbooks && cargo build --release; scripts/test does)",
+        wasm.display()
+    );
+    wasm.display().to_string()
 }

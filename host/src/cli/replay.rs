@@ -1,0 +1,79 @@
+//! `runbook replay`: re-run the recorded runbook against a journal, offline.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use runbook_host::harness::Harness;
+use runbook_host::journal::Journal;
+use runbook_host::project;
+use runbook_host::sandbox::exit;
+use runbook_host::transcript;
+
+/// Replay a journal: run the recorded runbook (or --runbook) with the recorded
+/// parameters, answer every call from the journal, and stop at the first call
+/// that differs. Nothing is sent to AWS.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The journal to replay (verified first).
+    journal: PathBuf,
+
+    /// Replay this runbook (name or .wasm path) instead of the recorded one,
+    /// e.g. a changed runbook against an old recording.
+    #[arg(long, value_name = "NAME|PATH")]
+    runbook: Option<String>,
+
+    /// The project checkout holding runbooks/ (default: found from the
+    /// current directory).
+    #[arg(long, value_name = "DIR")]
+    runbooks: Option<PathBuf>,
+}
+
+pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
+    let journal = match Journal::read(&args.journal) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::JOURNAL_INVALID);
+        }
+    };
+    let spec = args
+        .runbook
+        .clone()
+        .unwrap_or_else(|| journal.header.runbook.clone());
+    let (what, bytes) =
+        project::read_runbook(&spec, args.runbooks.as_deref(), &mut |m| eprintln!("{m}")).map_err(
+            |e| {
+                e.context(format!(
+            "{}:1: the runbook '{}' the journal names cannot be loaded; pass --runbook NAME|PATH",
+            args.journal.display(),
+            journal.header.runbook
+        ))
+            },
+        )?;
+    let harness = Harness::from_bytes(&what, &bytes)?;
+    if args.runbook.is_none() && harness.sha256() != journal.header.wasm_sha256 {
+        eprintln!(
+            "error: {what} (sha256 {}) is not the component recorded in {} (sha256 {}): the runbook changed since the recording; replay it anyway with --runbook {spec}",
+            harness.sha256(),
+            args.journal.display(),
+            journal.header.wasm_sha256
+        );
+        return Ok(exit::REPLAY_DIVERGED);
+    }
+    let run = harness.replay(&args.journal)?.run()?;
+    print!("{}", run.transcript());
+    if run.exit_code == exit::REPLAY_DIVERGED {
+        eprintln!("replay of {} diverged", args.journal.display());
+        return Ok(exit::REPLAY_DIVERGED);
+    }
+    if run.exit_code == exit::HOST_ERROR || run.exit_code == exit::JOURNAL_INVALID {
+        eprintln!("error: {}", transcript::outcome_line(&run.outcome));
+        return Ok(run.exit_code);
+    }
+    println!(
+        "replay matched the recording: {} call(s); recorded outcome: {}",
+        journal.footer.calls,
+        transcript::outcome_line(&journal.footer.outcome)
+    );
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,99 @@
+//! The MFA recovery scenarios, as IAM state set up in moto. The end-to-end
+//! tests run them live; `scripts/record-fixtures` records each into
+//! `tests/fixtures/NAME/journal.jsonl`, which plain `cargo test` replays.
+
+use super::moto::Moto;
+
+/// One scenario: how to set IAM up, and how to run the recovery.
+pub struct Scenario {
+    /// The fixture directory's name.
+    pub name: &'static str,
+    /// The user the recovery is for.
+    pub user: &'static str,
+    /// Extra `runbook run` flags.
+    pub flags: &'static [&'static str],
+    /// The exit code the run must have.
+    pub exit_code: i32,
+    /// Set up IAM.
+    pub setup: fn(&Moto),
+}
+
+/// `mfa-test` with a virtual device named after it, bystander `alice` with
+/// hers, and an unrelated unassigned virtual device. Returns mfa-test's seed.
+pub fn seed_world(moto: &Moto) -> String {
+    let (_, seed) = moto.user_with_virtual("mfa-test", "mfa-test");
+    moto.user_with_virtual("alice", "alice");
+    moto.virtual_device("orphan");
+    seed
+}
+
+/// Every recorded scenario.
+pub const ALL: &[Scenario] = &[
+    Scenario {
+        name: "seed-case",
+        user: "mfa-test",
+        flags: &["--yes"],
+        exit_code: 0,
+        setup: |m| {
+            seed_world(m);
+        },
+    },
+    Scenario {
+        name: "two-virtual-devices",
+        user: "mfa-test",
+        flags: &["--yes"],
+        exit_code: 0,
+        setup: |m| {
+            m.user("mfa-test");
+            let (a, _) = m.virtual_device("phone-a");
+            let (b, _) = m.virtual_device("phone-b");
+            m.enable("mfa-test", &a).enable("mfa-test", &b);
+            m.virtual_device("orphan");
+        },
+    },
+    Scenario {
+        name: "hardware-token",
+        user: "mfa-test",
+        flags: &["--yes"],
+        exit_code: 0,
+        setup: |m| {
+            m.user("mfa-test").enable("mfa-test", "GAHT12345678");
+        },
+    },
+    Scenario {
+        name: "no-mfa",
+        user: "mfa-test",
+        flags: &["--yes"],
+        exit_code: 0,
+        setup: |m| {
+            m.user("mfa-test");
+        },
+    },
+    Scenario {
+        name: "no-such-user",
+        user: "no-such-user",
+        flags: &["--yes"],
+        exit_code: 1,
+        setup: |m| {
+            seed_world(m);
+        },
+    },
+    Scenario {
+        name: "dry-run",
+        user: "mfa-test",
+        flags: &["--dry-run"],
+        exit_code: 0,
+        setup: |m| {
+            seed_world(m);
+        },
+    },
+    Scenario {
+        name: "refused-without-consent",
+        user: "mfa-test",
+        flags: &[],
+        exit_code: 5,
+        setup: |m| {
+            seed_world(m);
+        },
+    },
+];
