@@ -130,6 +130,13 @@ impl Project {
         };
         if stale {
             self.build(name, say)?;
+            // cargo leaves the file alone when only a lock file or a comment
+            // changed; mark it fresh so the next run does not build again.
+            std::fs::File::options()
+                .append(true)
+                .open(&wasm)
+                .and_then(|f| f.set_modified(SystemTime::now()))
+                .with_context(|| format!("cannot update {}", wasm.display()))?;
         }
         Ok(wasm)
     }

@@ -12,3 +12,9 @@ mod bad_input;
 
 /// Recorded journals replayed offline, and their transcripts.
 mod fixtures;
+
+/// Damaged journals: verify, replay and show name the file and line.
+mod journal;
+
+/// Replays that match, and replays of changed runbooks that must not.
+mod replay;

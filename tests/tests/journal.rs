@@ -1,0 +1,227 @@
+//! Damaged and hostile journals: `verify`, `replay` and `show` each name the
+//! file and line and exit 7, without panicking.
+
+use std::path::{Path, PathBuf};
+
+use runbook_host::journal::{GENESIS, line_hash};
+use serde_json::Value;
+
+use crate::support::{root, run, text};
+
+fn seed() -> String {
+    std::fs::read_to_string(root().join("tests/fixtures/seed-case/journal.jsonl")).unwrap()
+}
+
+/// Write `content` to a temporary journal file.
+fn journal(dir: &tempfile::TempDir, content: &str) -> PathBuf {
+    let p = dir.path().join("journal.jsonl");
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+/// The seed journal with line `n` (1-based) edited by `edit`, and the chain
+/// recomputed so that only the edit itself is wrong.
+fn rechained(n: usize, edit: impl Fn(&mut Value)) -> String {
+    let mut prev = GENESIS.to_owned();
+    let mut out = String::new();
+    for (i, line) in seed().lines().enumerate() {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        if i + 1 == n {
+            edit(&mut v);
+        }
+        v["prev"] = Value::String(prev.clone());
+        let text = serde_json::to_string(&v).unwrap();
+        prev = line_hash(&text);
+        out.push_str(&text);
+        out.push('\n');
+    }
+    out
+}
+
+/// `runbook verify` and `runbook replay` of `path` both exit 7 with `needle`.
+fn both_reject(path: &Path, needle: &str) {
+    for cmd in ["verify", "replay", "show"] {
+        let out = run(&[cmd, path.to_str().unwrap()]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(7), "{cmd}: {stdout}{stderr}");
+        assert!(stderr.contains(needle), "{cmd}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
+    }
+}
+
+#[test]
+fn an_intact_journal_verifies() {
+    let out = run(&["verify", "tests/fixtures/seed-case/journal.jsonl"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.starts_with("ok: "), "{stdout}");
+    assert!(stdout.contains("15 line(s), 5 call(s)"), "{stdout}");
+}
+
+#[test]
+fn one_edited_byte_is_detected_and_the_line_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // Line 5 is the deactivate call: change one letter of its user name.
+    let edited: Vec<String> = seed()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 4 {
+                l.replacen("mfa-test", "mfa-tesu", 1)
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    assert_ne!(edited.join("\n"), seed().trim_end());
+    let p = journal(&dir, &(edited.join("\n") + "\n"));
+    both_reject(&p, "journal.jsonl:6: hash chain broken");
+    let out = run(&["verify", p.to_str().unwrap()]);
+    assert!(text(&out).1.contains("line 5 or 6 was edited"));
+}
+
+#[test]
+fn a_removed_line_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = seed();
+    let mut kept: Vec<&str> = seed.lines().collect();
+    kept.remove(3);
+    let p = journal(&dir, &(kept.join("\n") + "\n"));
+    both_reject(&p, "journal.jsonl:4: hash chain broken");
+}
+
+#[test]
+fn reordered_lines_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines: Vec<String> = seed().lines().map(str::to_owned).collect();
+    lines.swap(5, 6);
+    let p = journal(&dir, &(lines.join("\n") + "\n"));
+    both_reject(&p, "journal.jsonl:6: hash chain broken");
+}
+
+#[test]
+fn a_journal_cut_off_by_a_crash_has_no_footer_and_is_named_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = seed();
+    let lines: Vec<&str> = seed.lines().take(9).collect();
+    let p = journal(&dir, &(lines.join("\n") + "\n"));
+    both_reject(&p, "journal.jsonl:9: the journal ends without a footer");
+}
+
+#[test]
+fn a_file_that_is_not_a_journal_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = journal(&dir, "Dear operator,\nthis is not a journal.\n");
+    both_reject(&p, "journal.jsonl:1: not a journal record: invalid JSON");
+    let p = journal(&dir, "{\"hello\":\"world\"}\n");
+    both_reject(
+        &p,
+        "journal.jsonl:1: not a journal record: the first line is not a journal header",
+    );
+}
+
+#[test]
+fn an_empty_file_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = journal(&dir, "");
+    both_reject(&p, "the journal is empty");
+}
+
+#[test]
+fn invalid_json_on_one_line_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines: Vec<String> = seed().lines().map(str::to_owned).collect();
+    lines[2] = "{\"kind\": \"result\", oops".to_owned();
+    let p = journal(&dir, &(lines.join("\n") + "\n"));
+    both_reject(&p, "journal.jsonl:3: not a journal record: invalid JSON");
+}
+
+#[test]
+fn a_journal_from_a_newer_format_says_to_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = journal(&dir, &rechained(1, |v| v["format"] = 99.into()));
+    both_reject(
+        &p,
+        "journal format 99 is newer than this host reads (1); upgrade runbook",
+    );
+}
+
+#[test]
+fn a_recorded_answer_that_does_not_fit_its_call_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = journal(&dir, &rechained(3, |v| v["value"] = "not a list".into()));
+    // The chain is intact, so verify passes; replay finds the bad answer.
+    assert_eq!(run(&["verify", p.to_str().unwrap()]).status.code(), Some(0));
+    let out = run(&["replay", p.to_str().unwrap(), "--runbook", "mfa-recovery"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(7), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("journal.jsonl:3: the recorded answer to call 0 (list-mfa-devices) does not fit its type"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_header_naming_a_missing_runbook_says_to_pass_runbook() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = journal(
+        &dir,
+        &rechained(1, |v| v["runbook"] = "no-such-runbook".into()),
+    );
+    let out = run(&["replay", p.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("journal.jsonl:1: the runbook 'no-such-runbook' the journal names cannot be loaded; pass --runbook NAME|PATH"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_changed_component_is_reported_and_replays_only_with_runbook() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = journal(
+        &dir,
+        &rechained(1, |v| v["wasm_sha256"] = "0".repeat(64).into()),
+    );
+    let out = run(&["replay", p.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(stderr.contains("is not the component recorded"), "{stderr}");
+    assert!(
+        stderr.contains("replay it anyway with --runbook mfa-recovery"),
+        "{stderr}"
+    );
+    let out = run(&["replay", p.to_str().unwrap(), "--runbook", "mfa-recovery"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+#[test]
+fn show_prints_one_line_per_call_and_json_for_machines() {
+    let out = run(&[
+        "show",
+        "tests/fixtures/seed-case/journal.jsonl",
+        "--output",
+        "json",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    let ops: Vec<&str> = doc["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "list-mfa-devices",
+            "deactivate-mfa-device",
+            "list-mfa-devices",
+            "list-virtual-mfa-devices",
+            "delete-virtual-mfa-device"
+        ]
+    );
+    assert_eq!(doc["outcome"]["status"], "succeeded");
+}

@@ -1,0 +1,164 @@
+//! Replaying recordings with `runbook replay` and `runbook run --replay`: a
+//! match ends as recorded with exit 0; a changed runbook stops at the first
+//! differing call with a readable diff and exit 6.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::support::{root, run, text};
+
+#[test]
+fn replaying_the_seed_fixture_matches_and_exits_zero() {
+    let out = run(&[
+        "replay",
+        "tests/fixtures/seed-case/journal.jsonl",
+        "--runbook",
+        "mfa-recovery",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("replay matched the recording: 5 call(s)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_with_replay_prints_what_a_real_run_prints_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("demo.jsonl");
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--user",
+        "mfa-test",
+        "--replay",
+        "tests/fixtures/seed-case/journal.jsonl",
+        "--journal",
+        journal.to_str().unwrap(),
+        // No endpoint, no credentials needed: a live call would fail.
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("succeeded: 'mfa-test' has no MFA device now"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("delete virtual MFA device arn:aws:iam::123456789012:mfa/mfa-test"),
+        "{stdout}"
+    );
+    let written = runbook_host::journal::Journal::read(&journal).unwrap();
+    assert_eq!(written.header.mode, runbook_host::journal::Mode::Replay);
+}
+
+#[test]
+fn replay_with_other_parameters_diverges_at_the_first_call() {
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--user",
+        "alice",
+        "--replay",
+        "tests/fixtures/seed-case/journal.jsonl",
+        "--journal",
+        tempfile::tempdir()
+            .unwrap()
+            .path()
+            .join("j")
+            .to_str()
+            .unwrap(),
+    ]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{stdout}");
+    assert!(
+        stdout.contains("replay diverged at call 0 (list-mfa-devices)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"expected: {"op":"list-mfa-devices","user_name":"mfa-test"}"#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"actual:   {"op":"list-mfa-devices","user_name":"alice"}"#),
+        "{stdout}"
+    );
+}
+
+/// Build mfa-recovery from its source with `edit` applied, in a scratch
+/// workspace under target/, and return the component.
+fn mutant(edit: impl Fn(&str) -> String) -> PathBuf {
+    let root = root();
+    let ws = root.join("target/mutants/workspace");
+    let crate_dir = ws.join("mfa-recovery");
+    std::fs::create_dir_all(crate_dir.join("src")).unwrap();
+    let manifest = std::fs::read_to_string(root.join("runbooks/Cargo.toml"))
+        .unwrap()
+        .replace(
+            "\"../sdk\"",
+            &format!("{:?}", root.join("sdk").display().to_string()),
+        );
+    std::fs::write(ws.join("Cargo.toml"), manifest).unwrap();
+    std::fs::copy(root.join("runbooks/Cargo.lock"), ws.join("Cargo.lock")).unwrap();
+    for f in ["Cargo.toml", "runbook.toml"] {
+        std::fs::copy(
+            root.join("runbooks/mfa-recovery").join(f),
+            crate_dir.join(f),
+        )
+        .unwrap();
+    }
+    let source = std::fs::read_to_string(root.join("runbooks/mfa-recovery/src/lib.rs")).unwrap();
+    let edited = edit(&source);
+    assert_ne!(edited, source, "the edit changed nothing");
+    std::fs::write(crate_dir.join("src/lib.rs"), edited).unwrap();
+    let target = root.join("target/mutants/target");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(&ws)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the mutant failed");
+    target.join("wasm32-wasip2/release/mfa_recovery.wasm")
+}
+
+#[test]
+fn a_changed_argument_in_the_runbook_source_fails_replay_at_that_call() {
+    let wasm = mutant(|s| {
+        s.replace(
+            "list_virtual_mfa_devices(AssignmentStatus::Unassigned)",
+            "list_virtual_mfa_devices(AssignmentStatus::Any)",
+        )
+    });
+    let out = run(&[
+        "replay",
+        "tests/fixtures/seed-case/journal.jsonl",
+        "--runbook",
+        wasm.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("replay diverged at call 3 (list-virtual-mfa-devices): the request differs from the recording"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            r#"expected: {"op":"list-virtual-mfa-devices","assignment_status":"Unassigned"}"#
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"actual:   {"op":"list-virtual-mfa-devices","assignment_status":"Any"}"#),
+        "{stdout}"
+    );
+}
