@@ -29,6 +29,54 @@ pub struct Grant {
     pub rules: Vec<Rule>,
 }
 
+/// An operator's narrowing of what runbooks may do (`--policy FILE`, TOML or
+/// JSON; `--deny ACTION` adds to `deny`). It never widens a grant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorPolicy {
+    /// If set, only these actions (of those the runbook declared).
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Never these actions.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// If set, user-scoped actions only for these users.
+    #[serde(default)]
+    pub users: Option<Vec<String>>,
+}
+
+impl OperatorPolicy {
+    /// Read a policy file: JSON if it ends in `.json`, else TOML. Unknown
+    /// action names are refused, so a typo cannot silently allow.
+    pub fn read(path: &std::path::Path) -> Result<OperatorPolicy, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read policy {}: {e}", path.display()))?;
+        let policy: OperatorPolicy = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| format!("policy {}: {e}", path.display()))?
+        } else {
+            toml::from_str(&text)
+                .map_err(|e| format!("policy {}: {}", path.display(), e.message()))?
+        };
+        policy
+            .check()
+            .map_err(|e| format!("policy {}: {e}", path.display()))?;
+        Ok(policy)
+    }
+
+    /// Refuse action names the host does not know.
+    pub fn check(&self) -> Result<(), String> {
+        for a in self.allow.iter().flatten().chain(&self.deny) {
+            if !crate::manifest::KNOWN_ACTIONS.contains(&a.as_str()) {
+                return Err(format!(
+                    "'{a}' is not an IAM action runbooks can use (one of {})",
+                    crate::manifest::KNOWN_ACTIONS.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What the host has seen so far: which user each MFA serial was attached to.
 #[derive(Debug, Default)]
 pub struct Observed {
@@ -76,6 +124,24 @@ impl Grant {
             })
             .collect();
         Grant { rules }
+    }
+
+    /// Narrow the grant by an operator policy. A policy can only remove: an
+    /// action it allows that the runbook did not declare grants nothing.
+    pub fn narrow(mut self, policy: &OperatorPolicy) -> Grant {
+        self.rules.retain(|r| {
+            let allowed = policy
+                .allow
+                .as_ref()
+                .is_none_or(|allow| allow.iter().any(|a| a == &r.action));
+            let denied = policy.deny.iter().any(|d| d == &r.action);
+            let user_ok = match (&policy.users, r.resource.strip_prefix("user/")) {
+                (Some(users), Some(u)) => users.iter().any(|x| x == u),
+                _ => true,
+            };
+            allowed && !denied && user_ok
+        });
+        self
     }
 
     /// Whether `request` is allowed. The reason for a denial is for the journal
@@ -166,6 +232,26 @@ resource = "user/{user}"
             serial_number: "x".into(),
         };
         assert!(g.check(&own, &Observed::default()).is_ok());
+    }
+
+    #[test]
+    fn an_operator_policy_narrows_and_never_widens() {
+        let narrowed = grant().narrow(&OperatorPolicy {
+            allow: Some(vec!["iam:DeactivateMFADevice".into(), "iam:GetUser".into()]),
+            ..OperatorPolicy::default()
+        });
+        let actions: Vec<&str> = narrowed.rules.iter().map(|r| r.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            ["iam:DeactivateMFADevice"],
+            "GetUser was never declared"
+        );
+        let denied = grant().narrow(&OperatorPolicy {
+            deny: vec!["iam:DeleteVirtualMFADevice".into()],
+            users: Some(vec!["alice".into()]),
+            ..OperatorPolicy::default()
+        });
+        assert!(denied.rules.is_empty(), "{denied:?}");
     }
 
     #[test]

@@ -127,6 +127,8 @@ pub struct Loaded {
     pub manifest: Manifest,
     /// The sha256 of its bytes, hex.
     pub sha256: String,
+    /// What it imports (all checked against the allowed set).
+    pub imports: Vec<String>,
     pre: RunbookPre<RunState>,
 }
 
@@ -192,7 +194,11 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("{what} is not a valid WebAssembly component"))?;
         let ty = component.component_type();
-        for (name, _) in ty.imports(&self.engine) {
+        let imports: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        for name in &imports {
             if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
                 bail!(
                     "{what} imports `{name}`, which runbooks may not use: a runbook reaches the outside world only through the runbook:runbook imports"
@@ -212,6 +218,7 @@ impl Runtime {
         Ok(Loaded {
             manifest,
             sha256,
+            imports,
             pre,
         })
     }
@@ -673,10 +680,11 @@ fn classify(e: anyhow::Error, limits: &Limits, stderr: &MemoryOutputPipe) -> (Ru
             let err = String::from_utf8_lossy(&stderr.contents())
                 .trim()
                 .to_owned();
+            // Rust prints "thread ... panicked at FILE:LINE:COL:" and the
+            // message on the next line.
             let panic = err
-                .lines()
-                .find(|l| l.contains("panicked"))
-                .map(str::to_owned);
+                .find("panicked at")
+                .map(|at| err[at..].lines().take(2).collect::<Vec<_>>().join(" "));
             match panic {
                 Some(p) => format!("the runbook panicked: {p}"),
                 None if err.is_empty() => "the runbook trapped: unreachable code reached".into(),

@@ -18,3 +18,6 @@ mod journal;
 
 /// Replays that match, and replays of changed runbooks that must not.
 mod replay;
+
+/// Hostile runbooks: capability gating and sandbox limits.
+mod sandbox;

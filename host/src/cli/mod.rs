@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+mod inspect;
+mod params;
+mod policy;
 mod replay;
 mod run;
 mod show;
@@ -26,14 +29,19 @@ enum Command {
     Replay(replay::ReplayArgs),
     Verify(verify::VerifyArgs),
     Show(show::ShowArgs),
+    Inspect(inspect::InspectArgs),
+    Policy(policy::PolicyArgs),
 }
 
 /// Parse `argv` and run the subcommand; returns the exit code.
 pub fn main(argv: Vec<OsString>) -> anyhow::Result<u8> {
     // `run` takes the runbook's own parameters as flags, declared in its
     // manifest: find the runbook first, then parse with its flags added.
-    if let Some(spec) = run::runbook_in(&argv) {
-        return run::main(argv, &spec);
+    if let Some((sub, spec)) = params::runbook_in(&argv) {
+        return match sub.as_str() {
+            "policy" => policy::main(argv, &spec),
+            _ => run::main(argv, &spec),
+        };
     }
     let matches = Cli::command().get_matches_from(argv);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -42,6 +50,8 @@ pub fn main(argv: Vec<OsString>) -> anyhow::Result<u8> {
         Command::Replay(args) => replay::main(args),
         Command::Verify(args) => verify::main(args),
         Command::Show(args) => show::main(args),
+        Command::Inspect(args) => inspect::main(args),
+        Command::Policy(_) => unreachable!("`policy` with a runbook is handled above"),
     }
 }
 

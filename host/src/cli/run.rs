@@ -6,9 +6,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::params;
 use anyhow::Context;
-use clap::{Arg, ArgAction, Args, CommandFactory, FromArgMatches};
+use clap::{Args, CommandFactory, FromArgMatches};
 use runbook_host::backend::{Backend, DryRun, Live, LiveOptions};
+use runbook_host::grant::{Grant, OperatorPolicy};
 use runbook_host::journal::{Journal, JournalWriter, Mode, RunOutcome};
 use runbook_host::project;
 use runbook_host::replay::Replayer;
@@ -70,46 +72,25 @@ pub struct RunArgs {
     /// Stop the runbook after this many host calls.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     max_calls: u32,
-}
 
-/// Host flags of `run` that take a value, for finding the runbook in argv.
-const VALUE_FLAGS: &[&str] = &[
-    "--replay",
-    "--journal",
-    "--profile",
-    "--region",
-    "--endpoint-url",
-    "--runbooks",
-    "--deadline",
-    "--max-memory-mib",
-    "--max-calls",
-];
+    /// Stop the runbook if it passes a string longer than this to the host.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
+    max_arg_bytes: usize,
 
-/// The runbook named after `run` in argv, if the command is `run`. Flags not
-/// known to the host are the runbook's parameters, which all take a value.
-pub fn runbook_in(argv: &[OsString]) -> Option<String> {
-    let args: Vec<&str> = argv.iter().skip(1).filter_map(|a| a.to_str()).collect();
-    if args.first() != Some(&"run") {
-        return None;
-    }
-    let mut i = 1;
-    while i < args.len() {
-        let a = args[i];
-        if a == "--" {
-            return args.get(i + 1).map(|s| (*s).to_owned());
-        }
-        if let Some(flag) = a.strip_prefix("--") {
-            let takes_value = !flag.contains('=') && !matches!(flag, "yes" | "dry-run" | "help");
-            i += if takes_value { 2 } else { 1 };
-            continue;
-        }
-        if a.starts_with('-') {
-            i += 1;
-            continue;
-        }
-        return Some(a.to_owned());
-    }
-    None
+    /// Stop the runbook if its logs and output exceed this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    max_log_bytes: usize,
+
+    /// Narrow the runbook's grant with an operator policy (TOML, or JSON if
+    /// the name ends in .json): `allow`, `deny` (lists of IAM actions) and
+    /// `users`. It can never grant more than the runbook declares.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+
+    /// Deny this IAM action for this run, e.g. iam:DeleteVirtualMFADevice
+    /// (repeatable).
+    #[arg(long, value_name = "ACTION")]
+    deny: Vec<String>,
 }
 
 fn is_help(argv: &[OsString]) -> bool {
@@ -118,8 +99,7 @@ fn is_help(argv: &[OsString]) -> bool {
 
 /// Parse `runbook run` with the runbook's parameters and run it.
 pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
-    debug_assert!(VALUE_FLAGS.iter().all(|f| f.starts_with("--")));
-    let runbooks_dir = find_value(&argv, "--runbooks").map(PathBuf::from);
+    let runbooks_dir = params::find_value(&argv, "--runbooks").map(PathBuf::from);
     let mut say = |m: &str| eprintln!("{m}");
     let (what, bytes) = match project::read_runbook(spec, runbooks_dir.as_deref(), &mut say) {
         Ok(x) => x,
@@ -143,59 +123,19 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         .clone()
         .bin_name("runbook run");
     if let Some(l) = &loaded {
-        run_cmd = run_cmd.about(format!(
-            "Run {} {}: {}",
-            l.manifest.name, l.manifest.version, l.manifest.description
-        ));
-        for p in &l.manifest.params {
-            run_cmd = run_cmd.arg(
-                Arg::new(format!("param:{}", p.name))
-                    .long(p.name.clone())
-                    .value_name("VALUE")
-                    .help(format!("{} (parameter of {})", p.help, l.manifest.name))
-                    .required(p.required)
-                    .action(ArgAction::Set)
-                    .help_heading("Runbook parameters"),
-            );
-        }
+        run_cmd = params::declare(run_cmd, &l.manifest, "Run");
     }
     let matches = run_cmd
         .try_get_matches_from(argv.into_iter().skip(1))
         .unwrap_or_else(|e| e.exit());
     let args = RunArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let loaded = loaded.expect("help exits above when the runbook cannot be read");
-    let params: BTreeMap<String, String> = loaded
-        .manifest
-        .params
-        .iter()
-        .filter_map(|p| {
-            matches
-                .get_one::<String>(&format!("param:{}", p.name))
-                .map(|v| (p.name.clone(), v.clone()))
-        })
-        .collect();
+    let params = params::given(&matches, &loaded.manifest);
     if let Err(e) = loaded.manifest.check_params(&params) {
         eprintln!("error: {e}");
         return Ok(exit::USAGE);
     }
     execute(&rt, &loaded, &args, params)
-}
-
-fn find_value(argv: &[OsString], flag: &str) -> Option<OsString> {
-    let mut it = argv.iter();
-    while let Some(a) = it.next() {
-        if a == flag {
-            return it.next().cloned();
-        }
-        if let Some(v) = a
-            .to_str()
-            .and_then(|s| s.strip_prefix(flag))
-            .and_then(|s| s.strip_prefix('='))
-        {
-            return Some(v.into());
-        }
-    }
-    None
 }
 
 fn execute(
@@ -208,8 +148,16 @@ fn execute(
         deadline: Duration::from_secs(args.deadline),
         memory_bytes: args.max_memory_mib << 20,
         max_calls: args.max_calls,
-        ..Limits::default()
+        max_arg_bytes: args.max_arg_bytes,
+        max_log_bytes: args.max_log_bytes,
     };
+    let mut policy = match &args.policy {
+        Some(path) => OperatorPolicy::read(path).map_err(anyhow::Error::msg)?,
+        None => OperatorPolicy::default(),
+    };
+    policy.deny.extend(args.deny.iter().cloned());
+    policy.check().map_err(|e| anyhow::anyhow!("--deny: {e}"))?;
+    let grant = Grant::bind(&loaded.manifest, &params).narrow(&policy);
     let journal_path = args
         .journal
         .clone()
@@ -239,7 +187,7 @@ fn execute(
             journal: create_journal(&journal_path)?,
             echo: true,
             replay: Some(Replayer::new(&recording.display().to_string(), &journal)),
-            grant: None,
+            grant: Some(grant.clone()),
         };
         eprintln!("{header_line}, replaying {}", recording.display());
         let report = sandbox::run(rt, loaded, spec)?;
@@ -291,7 +239,7 @@ fn execute(
                 journal: JournalWriter::in_memory(),
                 echo: false,
                 replay: None,
-                grant: None,
+                grant: Some(grant.clone()),
             },
         )?;
         if !plan.changes.is_empty() {
@@ -327,7 +275,7 @@ fn execute(
             journal: create_journal(&journal_path)?,
             echo: true,
             replay: None,
-            grant: None,
+            grant: Some(grant.clone()),
         },
     )?;
     Ok(print_report(&report, mode))

@@ -1,0 +1,93 @@
+//! `runbook policy`: the least-privilege IAM policy for running a runbook.
+
+use std::ffi::OsString;
+
+use clap::{Args, CommandFactory, FromArgMatches};
+use runbook_host::grant::Grant;
+use runbook_host::project;
+use runbook_host::sandbox::{exit, shared_runtime};
+use serde_json::json;
+
+use super::params;
+
+/// Print the IAM policy document to attach to the role that runs this
+/// runbook with these parameters: exactly the actions it declares, user
+/// actions scoped to the user's ARN.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// A runbook name from the project's runbooks/, or a path to a .wasm.
+    runbook: String,
+
+    /// The AWS account id for the ARNs (default: any account, `*`).
+    #[arg(long, value_name = "ID", default_value = "*")]
+    account: String,
+
+    /// The project checkout holding runbooks/.
+    #[arg(long, value_name = "DIR")]
+    runbooks: Option<std::path::PathBuf>,
+}
+
+pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
+    let dir = params::find_value(&argv, "--runbooks").map(std::path::PathBuf::from);
+    let (what, bytes) = project::read_runbook(spec, dir.as_deref(), &mut |m| eprintln!("{m}"))?;
+    let loaded = shared_runtime()?.load(&what, &bytes)?;
+    let cmd = super::Cli::command()
+        .find_subcommand("policy")
+        .expect("policy is a subcommand")
+        .clone()
+        .bin_name("runbook policy");
+    let matches = params::declare(cmd, &loaded.manifest, "The IAM policy for")
+        .try_get_matches_from(argv.into_iter().skip(1))
+        .unwrap_or_else(|e| e.exit());
+    let args = PolicyArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let given = params::given(&matches, &loaded.manifest);
+    if let Err(e) = loaded.manifest.check_params(&given) {
+        eprintln!("error: {e}");
+        return Ok(exit::USAGE);
+    }
+    if args.account != "*"
+        && !(args.account.len() == 12 && args.account.bytes().all(|b| b.is_ascii_digit()))
+    {
+        eprintln!(
+            "error: --account '{}' is not a 12-digit AWS account id",
+            args.account
+        );
+        return Ok(exit::USAGE);
+    }
+    let grant = Grant::bind(&loaded.manifest, &given);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&document(&grant, &args.account))?
+    );
+    Ok(exit::SUCCESS)
+}
+
+/// The policy document: one statement per resource, actions sorted.
+fn document(grant: &Grant, account: &str) -> serde_json::Value {
+    let mut by_resource: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    for r in &grant.rules {
+        let arn = match (r.action.as_str(), r.resource.strip_prefix("user/")) {
+            // IAM cannot scope deletion by a device's owner: the host does
+            // (only devices this run saw attached to the user).
+            ("iam:DeleteVirtualMFADevice", _) => format!("arn:aws:iam::{account}:mfa/*"),
+            (_, Some(user)) => format!("arn:aws:iam::{account}:user/{user}"),
+            (_, None) => "*".to_owned(),
+        };
+        by_resource.entry(arn).or_default().push(&r.action);
+    }
+    let statements: Vec<_> = by_resource
+        .into_iter()
+        .enumerate()
+        .map(|(i, (resource, mut actions))| {
+            actions.sort_unstable();
+            actions.dedup();
+            json!({
+                "Sid": format!("Runbook{i}"),
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": resource,
+            })
+        })
+        .collect();
+    json!({ "Version": "2012-10-17", "Statement": statements })
+}

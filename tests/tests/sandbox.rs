@@ -1,0 +1,323 @@
+//! Hostile runbooks (tests/runbooks/) against moto, with a bystander user and
+//! an unrelated device present. Each attack must end within its limit, with a
+//! clear message and a documented exit code, IAM unchanged where it must be,
+//! and a journal that verifies with a footer saying why.
+
+use std::time::{Duration, Instant};
+
+use runbook_host::journal::{CallOutcome, Journal, RunOutcome};
+
+use crate::support::moto::{Moto, arn};
+use crate::support::scenarios::seed_world;
+use crate::support::{run, runbook_spec, text};
+
+struct Attack {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    journal: Option<Journal>,
+    elapsed: Duration,
+}
+
+/// Run test runbook `name` with `--user mfa-test --yes` and `extra` flags.
+fn attack(moto: &Moto, name: &str, extra: &[&str]) -> Attack {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.jsonl");
+    let spec = runbook_spec(name);
+    let mut args = vec![
+        "run",
+        &spec,
+        "--user",
+        "mfa-test",
+        "--yes",
+        "--endpoint-url",
+        &moto.url,
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let started = Instant::now();
+    let out = run(&args);
+    let elapsed = started.elapsed();
+    let (stdout, stderr) = text(&out);
+    let journal = journal.exists().then(|| {
+        Journal::read(&journal).unwrap_or_else(|e| panic!("{name}: journal invalid: {e}"))
+    });
+    Attack {
+        code: out.status.code(),
+        stdout,
+        stderr,
+        journal,
+        elapsed,
+    }
+}
+
+const USERS: &[&str] = &["mfa-test", "alice"];
+
+fn denied(j: &Journal) -> Vec<&'static str> {
+    j.calls()
+        .filter(|(_, e)| matches!(e.outcome, CallOutcome::Denied { .. }))
+        .map(|(c, _)| c.request.op())
+        .collect()
+}
+
+fn trapped(a: &Attack, needle: &str) {
+    assert_eq!(
+        a.code,
+        Some(4),
+        "exit 4 is a trap or limit: {}{}",
+        a.stdout,
+        a.stderr
+    );
+    assert!(a.stdout.contains(needle), "{}", a.stdout);
+    let j = a.journal.as_ref().expect("a journal");
+    match &j.footer.outcome {
+        RunOutcome::Trapped { reason } => assert!(reason.contains(needle), "{reason}"),
+        other => panic!("footer {other:?}"),
+    }
+}
+
+#[test]
+fn an_undeclared_action_is_denied_and_journaled() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let a = attack(&moto, "hostile-undeclared", &[]);
+    assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
+    assert!(
+        a.stdout
+            .contains("access denied: the runbook's grant does not allow iam:GetUser"),
+        "{}",
+        a.stdout
+    );
+    let j = a.journal.unwrap();
+    assert_eq!(denied(&j), ["get-user"]);
+    assert!(
+        j.header
+            .grant
+            .rules
+            .iter()
+            .all(|r| r.action != "iam:GetUser")
+    );
+}
+
+#[test]
+fn another_users_device_stays_active_and_the_denial_reveals_nothing() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let before = moto.state(USERS);
+    let a = attack(&moto, "hostile-other-user", &[]);
+    assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
+    assert_eq!(
+        moto.devices_of("alice"),
+        vec![arn("alice")],
+        "alice keeps her device"
+    );
+    assert_eq!(moto.state(USERS), before);
+    let j = a.journal.unwrap();
+    assert_eq!(denied(&j), ["list-mfa-devices", "deactivate-mfa-device"]);
+    // The runbook cannot tell whether alice exists: the same words as for
+    // any resource outside the grant.
+    assert!(
+        a.stdout
+            .contains("access denied: the runbook's grant does not allow iam:DeactivateMFADevice on the requested resource"),
+        "{}",
+        a.stdout
+    );
+    assert!(!a.stdout.contains("cannot be found"), "{}", a.stdout);
+}
+
+#[test]
+fn an_unrelated_unassigned_device_cannot_be_deleted() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let before = moto.state(USERS);
+    let a = attack(&moto, "hostile-delete-orphan", &[]);
+    assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
+    assert_eq!(moto.state(USERS), before, "the orphan survives");
+    assert_eq!(denied(&a.journal.unwrap()), ["delete-virtual-mfa-device"]);
+}
+
+#[test]
+fn an_endless_loop_stops_at_the_deadline() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let a = attack(&moto, "hostile-loop", &["--deadline", "1"]);
+    trapped(&a, "ran past its 1s deadline");
+    assert!(a.elapsed < Duration::from_secs(30), "took {:?}", a.elapsed);
+}
+
+#[test]
+fn unbounded_allocation_stops_at_the_memory_cap() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let a = attack(&moto, "hostile-alloc", &["--max-memory-mib", "16"]);
+    trapped(&a, "memory");
+}
+
+#[test]
+fn a_100_mb_argument_is_refused_before_it_is_journaled_or_sent() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    // Room to build the string in the guest, so the argument cap is what stops it.
+    let a = attack(&moto, "hostile-huge-string", &["--max-memory-mib", "512"]);
+    trapped(
+        &a,
+        "passed a 104857600-byte argument to list-mfa-devices, over the 4096-byte limit",
+    );
+    assert_eq!(
+        a.journal.unwrap().footer.calls,
+        0,
+        "nothing was journaled or sent"
+    );
+}
+
+#[test]
+fn a_log_flood_stops_at_the_log_cap() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let a = attack(&moto, "hostile-log-flood", &["--max-log-bytes", "65536"]);
+    trapped(&a, "logged more than 65536 bytes");
+}
+
+#[test]
+fn a_panic_ends_the_run_with_its_message() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let a = attack(&moto, "hostile-panic", &[]);
+    trapped(&a, "the runbook panicked");
+    assert!(
+        a.stdout.contains("hostile runbook panicked on purpose"),
+        "{}",
+        a.stdout
+    );
+}
+
+#[test]
+fn guest_stdout_and_stderr_become_journal_lines() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let a = attack(&moto, "hostile-stdout", &[]);
+    assert_eq!(a.code, Some(0), "{}{}", a.stdout, a.stderr);
+    let j = a.journal.unwrap();
+    let logs: Vec<(String, String)> = j
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            runbook_host::journal::Record::Log(l) => Some((l.level.clone(), l.message.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        logs.contains(&("stdout".into(), "hello from stdout".into())),
+        "{logs:?}"
+    );
+    assert!(
+        logs.contains(&("stderr".into(), "hello from stderr".into())),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn a_component_of_another_world_is_refused_before_it_runs() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let before = moto.state(USERS);
+    let a = attack(&moto, "wrong-world", &[]);
+    assert_eq!(a.code, Some(3), "{}{}", a.stdout, a.stderr);
+    assert!(
+        a.stderr.contains("does not export the runbook world"),
+        "{}",
+        a.stderr
+    );
+    assert!(a.journal.is_none(), "nothing ran, so nothing was journaled");
+    assert_eq!(moto.state(USERS), before);
+}
+
+#[test]
+fn deny_narrows_the_grant_for_one_run() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let a = attack(
+        &moto,
+        "mfa-recovery",
+        &["--deny", "iam:DeleteVirtualMFADevice"],
+    );
+    assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
+    assert!(
+        a.stdout.contains("could not delete virtual MFA device"),
+        "{}",
+        a.stdout
+    );
+    assert_eq!(
+        moto.devices_of("mfa-test"),
+        Vec::<String>::new(),
+        "deactivated"
+    );
+    assert!(
+        moto.virtual_devices().contains(&(arn("mfa-test"), None)),
+        "not deleted"
+    );
+    let j = a.journal.unwrap();
+    assert!(
+        j.header
+            .grant
+            .rules
+            .iter()
+            .all(|r| r.action != "iam:DeleteVirtualMFADevice")
+    );
+}
+
+#[test]
+fn an_operator_policy_cannot_widen_the_grant() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "allow = [\"iam:GetUser\", \"iam:ListMFADevices\"]\n",
+    )
+    .unwrap();
+    let a = attack(
+        &moto,
+        "hostile-undeclared",
+        &["--policy", policy.to_str().unwrap()],
+    );
+    assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
+    let j = a.journal.unwrap();
+    assert_eq!(
+        denied(&j),
+        ["get-user"],
+        "GetUser stays denied: the runbook never declared it"
+    );
+    let actions: Vec<&str> = j
+        .header
+        .grant
+        .rules
+        .iter()
+        .map(|r| r.action.as_str())
+        .collect();
+    assert_eq!(actions, ["iam:ListMFADevices"]);
+}
+
+#[test]
+fn a_policy_naming_an_unknown_action_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(&policy, r#"{"deny": ["iam:DeleteEverything"]}"#).unwrap();
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--user",
+        "mfa-test",
+        "--yes",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("'iam:DeleteEverything' is not an IAM action"),
+        "{stderr}"
+    );
+}
