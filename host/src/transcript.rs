@@ -104,7 +104,8 @@ pub fn outcome_line(outcome: &RunOutcome) -> String {
     }
 }
 
-/// The transcript as text: a header line, a line per call, the outcome.
+/// The transcript as text: a header line (runbook, parameters, mode; no
+/// times, so it snapshots), a line per call, the outcome.
 pub fn render(records: &[Record]) -> String {
     let mut s = String::new();
     if let Some(Record::Header(h)) = records.first() {
@@ -135,11 +136,10 @@ fn header_line(h: &Header) -> String {
         .map(|(k, v)| format!("--{k} {v}"))
         .collect();
     format!(
-        "{} {} {} ({}), started {}",
+        "{} {} {} ({})",
         h.runbook,
         h.runbook_version,
         params.join(" "),
-        h.mode.name(),
-        h.started_at
+        h.mode.name()
     )
 }

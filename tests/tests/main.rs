@@ -21,3 +21,6 @@ mod replay;
 
 /// Hostile runbooks: capability gating and sandbox limits.
 mod sandbox;
+
+/// The in-process test harness for runbook authors.
+mod harness;

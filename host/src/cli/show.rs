@@ -36,7 +36,13 @@ pub fn main(args: ShowArgs) -> anyhow::Result<u8> {
         }
     };
     match args.output {
-        Output::Text => print!("{}", transcript::render(&j.records)),
+        Output::Text => {
+            print!("{}", transcript::render(&j.records));
+            println!(
+                "started {}, finished {}; last line sha256 {}",
+                j.header.started_at, j.footer.finished_at, j.last_hash
+            );
+        }
         Output::Json => {
             let logs: Vec<_> = j
                 .records
