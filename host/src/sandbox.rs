@@ -11,12 +11,13 @@
 //! the result to the runbook. A call that cannot be journaled traps.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -27,6 +28,7 @@ use crate::bindings::{
     AssignmentStatus, IamError, Instant, Level, MfaDevice, Runbook, RunbookPre, User,
     VirtualMfaDevice, WIT_PACKAGE,
 };
+use crate::cache::{Cache, Source};
 use crate::grant::{Grant, Observed};
 use crate::journal::{
     Call, CallEnd, CallOutcome, Footer, Header, JournalWriter, LogLine, Mode, Record, RunOutcome,
@@ -109,10 +111,13 @@ pub enum Consent {
     Refused,
 }
 
-/// The engine and linker, built once per process.
+/// The engine and linker, built once per process, with the compiled-component
+/// cache and, within the process, every component already loaded.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<RunState>,
+    cache: Cache,
+    loaded: Mutex<HashMap<String, Loaded>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -122,6 +127,7 @@ impl std::fmt::Debug for Runtime {
 }
 
 /// A runbook component, checked and ready to instantiate.
+#[derive(Clone)]
 pub struct Loaded {
     /// Its manifest.
     pub manifest: Manifest,
@@ -129,6 +135,8 @@ pub struct Loaded {
     pub sha256: String,
     /// What it imports (all checked against the allowed set).
     pub imports: Vec<String>,
+    /// Whether it was compiled now or loaded from the cache.
+    pub source: Source,
     pre: RunbookPre<RunState>,
 }
 
@@ -162,6 +170,11 @@ impl Runtime {
     /// Build the engine (component model, epoch deadlines, no async) and the
     /// linker with the runbook world and the locked-down WASI.
     pub fn new() -> anyhow::Result<Runtime> {
+        Runtime::with_cache(Cache::default_location())
+    }
+
+    /// A runtime whose compiled components go to `cache`.
+    pub fn with_cache(cache: Cache) -> anyhow::Result<Runtime> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
@@ -172,25 +185,44 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         Runbook::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)?;
         start_ticker(&engine);
-        Ok(Runtime { engine, linker })
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+            loaded: Mutex::default(),
+        })
     }
 
     /// Read the manifest, check the imports, compile, and pre-link a component.
     /// `what` names it in errors (a path or runbook name).
     pub fn load(&self, what: &str, bytes: &[u8]) -> anyhow::Result<Loaded> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        if let Some(loaded) = self.loaded.lock().expect("not poisoned").get(&sha256) {
+            return Ok(loaded.clone());
+        }
+        let loaded = self.load_new(what, bytes, sha256)?;
+        self.loaded
+            .lock()
+            .expect("not poisoned")
+            .insert(loaded.sha256.clone(), loaded.clone());
+        Ok(loaded)
+    }
+
+    fn load_new(&self, what: &str, bytes: &[u8], sha256: String) -> anyhow::Result<Loaded> {
         let manifest = Manifest::from_wasm(bytes).map_err(|e| match e {
             ManifestError::NotWasm(reason) => anyhow::anyhow!(
                 "{what} is not a WebAssembly component ({reason}); give a runbook name or a .wasm built from a runbook crate"
             ),
             other => anyhow::anyhow!("{what}: {other}"),
         })?;
-        let sha256 = hex::encode(Sha256::digest(bytes));
         if !wasmparser::Parser::is_component(bytes) {
             bail!(
                 "{what} is a core WebAssembly module, not a component; build it for wasm32-wasip2"
             );
         }
-        let component = Component::new(&self.engine, bytes)
+        let (component, source) = self
+            .cache
+            .load(&self.engine, &sha256, bytes)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("{what} is not a valid WebAssembly component"))?;
         let ty = component.component_type();
@@ -219,6 +251,7 @@ impl Runtime {
             manifest,
             sha256,
             imports,
+            source,
             pre,
         })
     }

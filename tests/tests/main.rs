@@ -24,3 +24,6 @@ mod sandbox;
 
 /// The in-process test harness for runbook authors.
 mod harness;
+
+/// The compiled-component cache.
+mod cache;

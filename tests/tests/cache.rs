@@ -1,0 +1,95 @@
+//! The compiled-component cache: a hit is used, and anything doubtful (a
+//! corrupt or foreign entry, another engine configuration, a changed
+//! component) is compiled anew, never trusted.
+
+use std::path::PathBuf;
+
+use runbook_host::cache::{Cache, Source};
+use runbook_host::sandbox::Runtime;
+
+use crate::support::root;
+
+fn mfa_recovery() -> Vec<u8> {
+    let path = runbook_host::project::Project::find(Some(&root()))
+        .unwrap()
+        .component("mfa-recovery", &mut |m| eprintln!("{m}"))
+        .unwrap();
+    std::fs::read(path).unwrap()
+}
+
+/// Load `bytes` with a fresh runtime (no in-process memo) on cache `dir`.
+fn load(dir: &tempfile::TempDir, bytes: &[u8]) -> Source {
+    let rt = Runtime::with_cache(Cache::at(dir.path())).unwrap();
+    rt.load("mfa-recovery", bytes).unwrap().source
+}
+
+fn entries(dir: &tempfile::TempDir) -> Vec<PathBuf> {
+    std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect()
+}
+
+#[test]
+fn a_component_is_compiled_once_then_loaded_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = mfa_recovery();
+    assert_eq!(load(&dir, &wasm), Source::Compiled);
+    assert_eq!(load(&dir, &wasm), Source::Cache);
+    assert_eq!(entries(&dir).len(), 1);
+}
+
+#[test]
+fn a_corrupt_entry_is_detected_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = mfa_recovery();
+    load(&dir, &wasm);
+    let entry = entries(&dir).remove(0);
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&entry, &bytes).unwrap();
+    assert_eq!(
+        load(&dir, &wasm),
+        Source::Compiled,
+        "the flipped byte is caught"
+    );
+    assert_eq!(load(&dir, &wasm), Source::Cache, "and the entry rebuilt");
+    // Truncated (a torn write): the same.
+    std::fs::write(&entry, &bytes[..10]).unwrap();
+    assert_eq!(load(&dir, &wasm), Source::Compiled);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_entry_others_can_write_is_not_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = mfa_recovery();
+    load(&dir, &wasm);
+    let entry = entries(&dir).remove(0);
+    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(load(&dir, &wasm), Source::Compiled);
+}
+
+#[test]
+fn a_changed_component_or_engine_never_matches_an_old_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::at(dir.path());
+    let engine = wasmtime::Engine::default();
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    let other = wasmtime::Engine::new(&config).unwrap();
+    let a = cache.entry(&engine, &"a".repeat(64)).unwrap();
+    assert_ne!(
+        a,
+        cache.entry(&engine, &"b".repeat(64)).unwrap(),
+        "another sha256"
+    );
+    assert_ne!(
+        a,
+        cache.entry(&other, &"a".repeat(64)).unwrap(),
+        "another engine"
+    );
+}
