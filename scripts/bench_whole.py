@@ -1,0 +1,191 @@
+"""Whole-process benchmark, run by scripts/bench.
+
+Against one local moto server, each pass seeds fresh users (each with a virtual
+MFA device) and times, side by side, the seed MFA recovery done by:
+  (a) the five AWS CLI commands, (b) one boto3 script making the five calls,
+  (c) `runbook run mfa-recovery --user U --yes`, (d) the raw aws-sdk-iam floor.
+Then, offline: `runbook replay` of the seed fixture with a warm and a cold
+compiled-component cache, and peak memory. Prints medians and ratios.
+Benchmarks report; they never fail on a figure.
+"""
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PASSES = int(os.environ.get("BENCH_PASSES", "15"))
+RUNBOOK = os.path.join(ROOT, "target/release/runbook")
+RAW = os.path.join(ROOT, "target/release/examples/raw_iam")
+AWS = os.path.join(ROOT, ".venv-bench/bin/aws")
+PY = os.path.join(ROOT, ".venv-bench/bin/python")
+MOTO = os.path.join(ROOT, ".venv/bin/moto_server")
+SEED_FIXTURE = os.path.join(ROOT, "tests/fixtures/seed-case/journal.jsonl")
+
+BOTO3_SCRIPT = """
+import sys, boto3
+user, url = sys.argv[1], sys.argv[2]
+iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1")
+devices = iam.list_mfa_devices(UserName=user)["MFADevices"]
+for d in devices:
+    iam.deactivate_mfa_device(UserName=user, SerialNumber=d["SerialNumber"])
+assert not iam.list_mfa_devices(UserName=user)["MFADevices"]
+unassigned = {v["SerialNumber"] for v in iam.list_virtual_mfa_devices(AssignmentStatus="Unassigned")["VirtualMFADevices"]}
+for d in devices:
+    if d["SerialNumber"] in unassigned:
+        iam.delete_virtual_mfa_device(SerialNumber=d["SerialNumber"])
+"""
+
+ENV = dict(
+    os.environ,
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_REGION="us-east-1",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_CONFIG_FILE="/nonexistent",
+    AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+    AWS_EC2_METADATA_DISABLED="true",
+    AWS_PAGER="",
+)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed(cmd, env=ENV):
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def peak_kib(cmd, env):
+    """Peak RSS of one run, via GNU time."""
+    out = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, env=env, check=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return int(out.stderr.strip().splitlines()[-1])
+
+
+def ms(seconds):
+    return f"{seconds * 1000:8.1f} ms"
+
+
+def main():
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    moto = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    sys.exit("moto did not start")
+                time.sleep(0.05)
+        sys.path.insert(0, "")
+        import boto3  # from .venv-bench, which runs this script
+
+        iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+
+        def seed(user):
+            iam.create_user(UserName=user)
+            serial = iam.create_virtual_mfa_device(VirtualMFADeviceName=user)["VirtualMFADevice"]["SerialNumber"]
+            iam.enable_mfa_device(UserName=user, SerialNumber=serial,
+                                  AuthenticationCode1="123456", AuthenticationCode2="654321")
+            return serial
+
+        def check_recovered(user):
+            assert not iam.list_mfa_devices(UserName=user)["MFADevices"], user
+
+        journals = tempfile.mkdtemp()
+        boto3_script = os.path.join(journals, "recover.py")
+        with open(boto3_script, "w") as f:
+            f.write(BOTO3_SCRIPT)
+
+        def aws_cli(user):
+            serial = seed(user)
+            start = time.perf_counter()
+            for args in (
+                ["list-mfa-devices", "--user-name", user],
+                ["deactivate-mfa-device", "--user-name", user, "--serial-number", serial],
+                ["list-mfa-devices", "--user-name", user],
+                ["list-virtual-mfa-devices", "--assignment-status", "Unassigned"],
+                ["delete-virtual-mfa-device", "--serial-number", serial],
+            ):
+                subprocess.run([AWS, "iam", "--endpoint-url", url] + args, env=ENV, check=True,
+                               stdout=subprocess.DEVNULL)
+            return time.perf_counter() - start
+
+        variants = {
+            "a": ("aws CLI, 5 commands", aws_cli),
+            "b": ("boto3 script", lambda u: (seed(u), timed([PY, boto3_script, u, url]))[1]),
+            "c": ("runbook run", lambda u: (seed(u), timed(
+                [RUNBOOK, "run", "mfa-recovery", "--user", u, "--yes", "--endpoint-url", url,
+                 "--journal", os.path.join(journals, u + ".jsonl")]))[1]),
+            "d": ("raw aws-sdk-iam (floor)", lambda u: (seed(u), timed([RAW, u, url]))[1]),
+        }
+        # Warm-up: page caches, the compiled-component cache.
+        for key, (_, fn) in variants.items():
+            fn(f"warm-{key}")
+        times = {k: [] for k in variants}
+        for i in range(PASSES):
+            for key, (_, fn) in variants.items():
+                user = f"bench-{i}-{key}"
+                times[key].append(fn(user))
+                check_recovered(user)
+        med = {k: statistics.median(v) for k, v in times.items()}
+
+        print(f"\nwhole process against moto on loopback, {PASSES} passes, medians:")
+        for key, (name, _) in variants.items():
+            print(f"  ({key}) {name:<26} {ms(med[key])}")
+        print("ratios:")
+        print(f"  a/c  aws CLI / runbook     {med['a'] / med['c']:6.1f}x  (target >= 50x)")
+        print(f"  b/c  boto3 / runbook       {med['b'] / med['c']:6.1f}x  (target >= 10x)")
+        print(f"  c/d  runbook / raw SDK     {med['c'] / med['d']:6.2f}x  (target <= 1.5x)")
+
+        # Offline replay: warm and cold compiled-component cache.
+        warm_dir = tempfile.mkdtemp()
+        replay = [RUNBOOK, "replay", SEED_FIXTURE, "--runbook", "mfa-recovery"]
+        env_warm = dict(ENV, RUNBOOK_CACHE_DIR=warm_dir)
+        timed(replay, env_warm)
+        warm = [timed(replay, env_warm) for _ in range(PASSES)]
+        cold = []
+        for _ in range(max(5, PASSES // 3)):
+            d = tempfile.mkdtemp()
+            cold.append(timed(replay, dict(ENV, RUNBOOK_CACHE_DIR=d)))
+            shutil.rmtree(d)
+        peak_warm = peak_kib(replay, env_warm)
+        d = tempfile.mkdtemp()
+        peak_cold = peak_kib(replay, dict(ENV, RUNBOOK_CACHE_DIR=d))
+        shutil.rmtree(d)
+        peak_run = peak_kib([RUNBOOK, "run", "mfa-recovery", "--user", (seed("peak") and "peak"), "--yes",
+                             "--endpoint-url", url, "--journal", os.path.join(journals, "peak.jsonl")], ENV)
+        print("\nrunbook replay of the seed fixture, whole process, offline:")
+        print(f"  warm cache  median {ms(statistics.median(warm))}  peak {peak_warm / 1024:5.1f} MiB  (targets < 20 ms, < 50 MB)")
+        print(f"  cold cache  median {ms(statistics.median(cold))}  peak {peak_cold / 1024:5.1f} MiB  (target < 300 ms)")
+        print(f"  runbook run against moto: peak {peak_run / 1024:5.1f} MiB")
+        shutil.rmtree(warm_dir)
+        shutil.rmtree(journals)
+        with open(os.path.join(ROOT, "target/bench-whole.json"), "w") as f:
+            json.dump({"medians_s": med, "replay_warm_s": statistics.median(warm),
+                       "replay_cold_s": statistics.median(cold), "peak_kib": {
+                           "replay_warm": peak_warm, "replay_cold": peak_cold, "run": peak_run}}, f, indent=2)
+    finally:
+        moto.terminate()
+        moto.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
