@@ -21,19 +21,29 @@ fn project() -> Project {
 }
 
 fn load(rt: &Runtime, wasm: PathBuf) -> Loaded {
-    let bytes = std::fs::read(&wasm)
-        .unwrap_or_else(|e| panic!("{}: {e}; build the runbooks first (scripts/bench does)", wasm.display()));
+    let bytes = std::fs::read(&wasm).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the runbooks first (scripts/bench does)",
+            wasm.display()
+        )
+    });
     rt.load(&wasm.display().to_string(), &bytes).unwrap()
 }
 
 fn no_backend() -> Box<Scripted<impl FnMut(&Request) -> CallResult + Send>> {
-    Box::new(Scripted(|_: &Request| -> CallResult { Ok(Response::MfaDevices(vec![])) }))
+    Box::new(Scripted(|_: &Request| -> CallResult {
+        Ok(Response::MfaDevices(vec![]))
+    }))
 }
 
 fn spec(params: BTreeMap<String, String>, replay: Option<Replayer>) -> RunSpec {
     RunSpec {
         params,
-        mode: if replay.is_some() { Mode::Replay } else { Mode::Live },
+        mode: if replay.is_some() {
+            Mode::Replay
+        } else {
+            Mode::Live
+        },
         target: BTreeMap::new(),
         backend: no_backend(),
         consent: Consent::Given,
@@ -48,7 +58,9 @@ fn spec(params: BTreeMap<String, String>, replay: Option<Replayer>) -> RunSpec {
 fn benches(c: &mut Criterion) {
     let project = project();
     let rt = Runtime::with_cache(Cache::disabled()).unwrap();
-    let seed_path = project.root().join("tests/fixtures/seed-case/journal.jsonl");
+    let seed_path = project
+        .root()
+        .join("tests/fixtures/seed-case/journal.jsonl");
     let seed = Journal::read(&seed_path).unwrap();
     let mfa = load(&rt, project.wasm_path("mfa-recovery"));
     let calls = load(&rt, project.wasm_path("bench-calls"));
@@ -56,8 +68,12 @@ fn benches(c: &mut Criterion) {
     c.bench_function("replay_seed_journal", |b| {
         b.iter(|| {
             let replayer = Replayer::new("seed", &seed);
-            let report = sandbox::run(&rt, &mfa, spec(seed.header.parameters.clone(), Some(replayer)))
-                .unwrap();
+            let report = sandbox::run(
+                &rt,
+                &mfa,
+                spec(seed.header.parameters.clone(), Some(replayer)),
+            )
+            .unwrap();
             assert_eq!(report.exit_code, 0);
         })
     });

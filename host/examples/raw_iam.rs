@@ -55,7 +55,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Result<Vec<_>, _>>()
             .await?;
         for d in &devices {
-            if unassigned.iter().any(|u| u.serial_number() == d.serial_number()) {
+            if unassigned
+                .iter()
+                .any(|u| u.serial_number() == d.serial_number())
+            {
                 iam.delete_virtual_mfa_device()
                     .serial_number(d.serial_number())
                     .send()

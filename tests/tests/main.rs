@@ -27,3 +27,6 @@ mod harness;
 
 /// The compiled-component cache.
 mod cache;
+
+/// The consent prompt on a terminal.
+mod terminal;

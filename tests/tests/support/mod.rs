@@ -36,6 +36,13 @@ pub fn runbook_bin() -> PathBuf {
 /// credentials, no config files, no instance metadata, no stdin.
 pub fn runbook() -> Command {
     let mut cmd = Command::new(runbook_bin());
+    isolate(&mut cmd);
+    cmd
+}
+
+/// Isolate `cmd` (a `runbook` or something that starts one) from the
+/// developer's AWS set-up.
+pub fn isolate(cmd: &mut Command) {
     cmd.current_dir(root())
         .stdin(Stdio::null())
         .env_remove("AWS_PROFILE")
@@ -50,7 +57,6 @@ pub fn runbook() -> Command {
             "/nonexistent/aws/credentials",
         )
         .env("AWS_EC2_METADATA_DISABLED", "true");
-    cmd
 }
 
 /// Run `runbook ARGS` to the end.
