@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bindings::IamError;
 use crate::manifest::{Manifest, Scope};
 use crate::request::{Request, Response};
 
@@ -27,6 +28,15 @@ pub struct Rule {
 pub struct Grant {
     /// The rules, in manifest order.
     pub rules: Vec<Rule>,
+}
+
+/// The error a runbook gets for a call outside its grant: the same words
+/// whether or not the resource exists.
+pub fn access_denied(request: &Request) -> IamError {
+    IamError::AccessDenied(format!(
+        "the runbook's grant does not allow {} on the requested resource",
+        request.action().unwrap_or("this call")
+    ))
 }
 
 /// An operator's narrowing of what runbooks may do (`--policy FILE`, TOML or

@@ -6,7 +6,7 @@
 //! runbook never made, is a divergence too. The error names the call index,
 //! the operation, and shows expected and actual side by side.
 
-use crate::bindings::IamError;
+use crate::grant::access_denied;
 use crate::journal::{Call, CallEnd, CallOutcome, Journal, Record, RunOutcome};
 use crate::request::{CallResult, Request, Response};
 use crate::sandbox::Abort;
@@ -57,10 +57,13 @@ impl Replayer {
     }
 
     /// The recorded answer to call `index`, if `request` is what was recorded.
+    /// `denied` is the grant check's verdict in this run: it must agree with
+    /// the recording, or the grant (or the runbook's scope) has changed.
     pub fn answer(
         &mut self,
         index: u32,
         request: &Request,
+        denied: Option<&String>,
     ) -> Result<(CallOutcome, CallResult), Abort> {
         let Some((line, recorded, end)) = self.calls.get(index as usize) else {
             return Err(Divergence {
@@ -90,6 +93,18 @@ impl Replayer {
             }
             .into());
         }
+        let was_denied = matches!(end.outcome, CallOutcome::Denied { .. });
+        if denied.is_some() != was_denied {
+            let now = denied.map_or("allowed".to_owned(), |r| format!("denied ({r})"));
+            let then = if was_denied { "denied" } else { "allowed" };
+            return Err(Divergence {
+                index,
+                op: request.op().to_owned(),
+                what: "the grant decides this call differently than in the recording".to_owned(),
+                diff: format!("  expected: {then}\n  actual:   {now}"),
+            }
+            .into());
+        }
         let result = match &end.outcome {
             CallOutcome::Ok { value } => {
                 Ok(Response::from_value(request, value.clone()).map_err(|e| {
@@ -102,10 +117,7 @@ impl Replayer {
                 })?)
             }
             CallOutcome::Error { error } => Err(error.clone()),
-            CallOutcome::Denied { .. } => Err(IamError::AccessDenied(format!(
-                "the runbook's grant does not allow {} on the requested resource",
-                request.action().unwrap_or("this call")
-            ))),
+            CallOutcome::Denied { .. } => Err(access_denied(request)),
             CallOutcome::Planned => Ok(Response::Planned),
             CallOutcome::Refused { .. } => Ok(Response::Planned),
         };

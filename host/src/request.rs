@@ -101,8 +101,8 @@ impl Request {
         }
     }
 
-    /// Check the sizes of the arguments before anything else happens: a string
-    /// longer than `max_len` traps the run.
+    /// The length in bytes of the longest string argument: the call path
+    /// checks it against the sandbox's cap before anything else happens.
     pub fn longest_argument(&self) -> usize {
         match self {
             Request::GetUser { user_name } | Request::ListMfaDevices { user_name } => {

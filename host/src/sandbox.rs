@@ -29,7 +29,7 @@ use crate::bindings::{
     VirtualMfaDevice, WIT_PACKAGE,
 };
 use crate::cache::{Cache, Source};
-use crate::grant::{Grant, Observed};
+use crate::grant::{Grant, Observed, access_denied};
 use crate::journal::{
     Call, CallEnd, CallOutcome, Footer, Header, JournalWriter, LogLine, Mode, Record, RunOutcome,
 };
@@ -306,7 +306,8 @@ pub struct RunReport {
     pub journal: JournalWriter,
     /// The documented exit code for this outcome.
     pub exit_code: u8,
-    /// The changes the run made or planned, in words.
+    /// The changes the run made (planned, in a dry run; recorded, in a
+    /// replay), in words.
     pub changes: Vec<String>,
 }
 
@@ -396,16 +397,9 @@ impl RunState {
 
         let started = std::time::Instant::now();
         let (outcome, result) = if let Some(replay) = &mut self.replay {
-            let recorded = replay.answer(index, &request)?;
-            (recorded.0, recorded.1)
+            replay.answer(index, &request, check.as_ref().err())?
         } else if let Err(reason) = check {
-            let action = request.action().unwrap_or("this call");
-            (
-                CallOutcome::Denied { reason },
-                Err(IamError::AccessDenied(format!(
-                    "the runbook's grant does not allow {action} on the requested resource"
-                ))),
-            )
+            (CallOutcome::Denied { reason }, Err(access_denied(&request)))
         } else if request.is_mutation() && self.consent == Consent::Refused {
             let reason = Abort::ConsentRequired {
                 change: request.describe(),
@@ -451,12 +445,7 @@ impl RunState {
             Ok(response) => {
                 self.observed.learn(&request, &response);
                 if request.is_mutation() {
-                    let verb = if response == Response::Planned {
-                        "would "
-                    } else {
-                        ""
-                    };
-                    self.changes.push(format!("{verb}{}", request.describe()));
+                    self.changes.push(request.describe());
                 }
                 T::from_response(response).map(Ok).map_err(|r| {
                     Abort::BadAnswer(format!(

@@ -1,7 +1,7 @@
 use runbook_host::journal::Journal;
 
 use crate::support::moto::{Moto, arn};
-use crate::support::{run, text};
+use crate::support::{run, run_against, text};
 
 #[test]
 fn a_missing_required_parameter_is_a_usage_error() {
@@ -60,17 +60,7 @@ fn an_existing_journal_is_never_overwritten_and_nothing_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("evidence.jsonl");
     std::fs::write(&journal, "earlier evidence\n").unwrap();
-    let out = run(&[
-        "run",
-        "mfa-recovery",
-        "--user",
-        "mfa-test",
-        "--yes",
-        "--endpoint-url",
-        &moto.url,
-        "--journal",
-        journal.to_str().unwrap(),
-    ]);
+    let out = run_against(&moto, "mfa-recovery", "mfa-test", &journal, &["--yes"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("already exists"), "{stderr}");

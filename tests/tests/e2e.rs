@@ -4,25 +4,14 @@ use runbook_host::journal::{CallOutcome, Journal, Mode, Record, RunOutcome};
 
 use crate::support::moto::{Moto, arn};
 use crate::support::scenarios::seed_world;
-use crate::support::{run, text};
+use crate::support::{run_against, text};
 
 /// Run mfa-recovery against `moto` with `extra` flags; returns the output and
 /// the verified journal.
 fn recover(moto: &Moto, user: &str, extra: &[&str]) -> (std::process::Output, Journal) {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("run.jsonl");
-    let mut args = vec![
-        "run",
-        "mfa-recovery",
-        "--user",
-        user,
-        "--endpoint-url",
-        &moto.url,
-        "--journal",
-        journal.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let out = run(&args);
+    let out = run_against(moto, "mfa-recovery", user, &journal, extra);
     let j = Journal::read(&journal)
         .unwrap_or_else(|e| panic!("the journal must verify: {e}\n{}", text(&out).1));
     (out, j)

@@ -12,7 +12,7 @@ use runbook_host::transcript;
 
 use crate::support::moto::Moto;
 use crate::support::scenarios::ALL;
-use crate::support::{root, run, runbook_spec, text};
+use crate::support::{root, run, run_against, runbook_spec, text};
 
 fn fixture(name: &str) -> PathBuf {
     root()
@@ -103,18 +103,7 @@ fn record_fixtures() {
         let path = fixture(s.name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let _ = std::fs::remove_file(&path);
-        let mut args = vec![
-            "run",
-            "mfa-recovery",
-            "--user",
-            s.user,
-            "--endpoint-url",
-            &moto.url,
-            "--journal",
-            path.to_str().unwrap(),
-        ];
-        args.extend_from_slice(s.flags);
-        let out = run(&args);
+        let out = run_against(&moto, "mfa-recovery", s.user, &path, s.flags);
         assert_eq!(
             out.status.code(),
             Some(s.exit_code),

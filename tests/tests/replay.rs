@@ -162,3 +162,29 @@ fn a_changed_argument_in_the_runbook_source_fails_replay_at_that_call() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_narrower_grant_than_the_recordings_diverges_at_the_call_it_denies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--user",
+        "mfa-test",
+        "--replay",
+        "tests/fixtures/seed-case/journal.jsonl",
+        "--deny",
+        "iam:DeleteVirtualMFADevice",
+        "--journal",
+        dir.path().join("j").to_str().unwrap(),
+    ]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{stdout}");
+    assert!(
+        stdout.contains(
+            "replay diverged at call 4 (delete-virtual-mfa-device): the grant decides this call differently than in the recording"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("expected: allowed"), "{stdout}");
+}

@@ -9,7 +9,7 @@ use runbook_host::journal::{CallOutcome, Journal, RunOutcome};
 
 use crate::support::moto::{Moto, arn};
 use crate::support::scenarios::seed_world;
-use crate::support::{run, runbook_spec, text};
+use crate::support::{run, run_against, runbook_spec, text};
 
 struct Attack {
     code: Option<i32>,
@@ -23,21 +23,10 @@ struct Attack {
 fn attack(moto: &Moto, name: &str, extra: &[&str]) -> Attack {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("run.jsonl");
-    let spec = runbook_spec(name);
-    let mut args = vec![
-        "run",
-        &spec,
-        "--user",
-        "mfa-test",
-        "--yes",
-        "--endpoint-url",
-        &moto.url,
-        "--journal",
-        journal.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
+    let mut flags = vec!["--yes"];
+    flags.extend_from_slice(extra);
     let started = Instant::now();
-    let out = run(&args);
+    let out = run_against(moto, &runbook_spec(name), "mfa-test", &journal, &flags);
     let elapsed = started.elapsed();
     let (stdout, stderr) = text(&out);
     let journal = journal.exists().then(|| {

@@ -176,7 +176,13 @@ fn execute(
 
     // Replay: answers from a recording, nothing sent.
     if let Some(recording) = &args.replay {
-        let journal = Journal::read(recording)?;
+        let journal = match Journal::read(recording) {
+            Ok(j) => j,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::JOURNAL_INVALID);
+            }
+        };
         let spec = RunSpec {
             params,
             mode: Mode::Replay,
@@ -245,7 +251,7 @@ fn execute(
         if !plan.changes.is_empty() {
             eprintln!("{header_line}\nthis run will:");
             for c in &plan.changes {
-                eprintln!("  - {}", c.trim_start_matches("would "));
+                eprintln!("  - {c}");
             }
             eprint!("apply these {} change(s)? [y/N] ", plan.changes.len());
             std::io::stderr().flush().ok();
@@ -352,7 +358,7 @@ fn print_changes(out: &mut impl Write, changes: &[String], mode: Mode) {
     }
     let _ = writeln!(out, "{heading}:");
     for c in changes {
-        let _ = writeln!(out, "  - {}", c.trim_start_matches("would "));
+        let _ = writeln!(out, "  - {c}");
     }
 }
 

@@ -67,6 +67,29 @@ pub fn run(args: &[&str]) -> Output {
         .expect("running the runbook binary")
 }
 
+/// Run `runbook run RUNBOOK --user USER --endpoint-url MOTO --journal PATH
+/// EXTRA...` to the end.
+pub fn run_against(
+    moto: &moto::Moto,
+    runbook: &str,
+    user: &str,
+    journal: &Path,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "run",
+        runbook,
+        "--user",
+        user,
+        "--endpoint-url",
+        &moto.url,
+        "--journal",
+        journal.to_str().expect("a UTF-8 temporary path"),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 /// Stdout and stderr of a run, for messages and snapshots.
 pub fn text(out: &Output) -> (String, String) {
     (
