@@ -15,7 +15,10 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
-/// The `runbook` binary that `cargo test --workspace` built beside this test.
+/// The `runbook` binary in this test's target directory. `cargo test` does not
+/// build another package's binary, so `scripts/test` builds it first; a binary
+/// missing or older than the host's sources fails here rather than testing
+/// stale code.
 pub fn runbook_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     // target/debug/deps/main-HASH -> target/debug/runbook
@@ -24,12 +27,34 @@ pub fn runbook_bin() -> PathBuf {
         .and_then(Path::parent)
         .expect("the test runs from target/PROFILE/deps")
         .join(format!("runbook{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace` (scripts/test does), which builds it",
-        bin.display()
-    );
-    bin
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified());
+    let newest_source = newest(&root().join("host/src"));
+    match built {
+        Err(_) => panic!(
+            "{} is missing: build it first (cargo build -p runbook-host; scripts/test does)",
+            bin.display()
+        ),
+        Ok(t) if newest_source.is_some_and(|s| s > t) => panic!(
+            "{} is older than host/src: rebuild it (cargo build -p runbook-host; scripts/test does)",
+            bin.display()
+        ),
+        Ok(_) => bin,
+    }
+}
+
+fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            if meta.is_dir() {
+                newest(&e.path())
+            } else {
+                meta.modified().ok()
+            }
+        })
+        .max()
 }
 
 /// A `runbook` command isolated from the developer's AWS set-up: fake
