@@ -301,11 +301,16 @@ impl JournalWriter {
             }
         }
         self.prev = line_hash(&line);
-        self.records.push(record);
+        // A file journal is read back from the file; only an in-memory one
+        // keeps its records (a long run must not grow the host's memory).
+        if self.sink.is_none() {
+            self.records.push(record);
+        }
         Ok(())
     }
 
-    /// The records written so far.
+    /// The records written so far, for an in-memory journal (a file journal
+    /// keeps none: read the file).
     pub fn records(&self) -> &[Record] {
         &self.records
     }

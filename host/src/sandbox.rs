@@ -70,6 +70,10 @@ impl Default for Limits {
     }
 }
 
+/// What one log line costs against `max_log_bytes` besides its text: its
+/// journal line's JSON and hash, so empty lines cannot flood the journal.
+const LOG_LINE_OVERHEAD: usize = 128;
+
 /// How long one epoch tick is: the deadline's granularity.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -151,7 +155,9 @@ impl std::fmt::Debug for Loaded {
 
 /// The imports a runbook may have: its own world, and the WASI a Rust
 /// `wasm32-wasip2` std links (inert here: see the module docs). Sockets, HTTP
-/// and everything else are refused.
+/// and everything else are refused, and so are WASI clocks: time comes from
+/// the recorded `clock` import, and a WASI sleep would block the host thread
+/// where the epoch deadline cannot reach it.
 const ALLOWED_IMPORTS: &[&str] = &[
     "runbook:runbook/",
     "wasi:cli/environment@",
@@ -161,7 +167,6 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:cli/stderr@",
     "wasi:cli/terminal-",
     "wasi:io/",
-    "wasi:clocks/",
     "wasi:random/",
     "wasi:filesystem/",
 ];
@@ -231,6 +236,11 @@ impl Runtime {
             .map(|(n, _)| n.to_owned())
             .collect();
         for name in &imports {
+            if name.starts_with("wasi:clocks/") {
+                bail!(
+                    "{what} imports `{name}`, which runbooks may not use: read time with runbook_sdk::now() (recorded, so replay is exact), and do not sleep"
+                );
+            }
             if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
                 bail!(
                     "{what} imports `{name}`, which runbooks may not use: a runbook reaches the outside world only through the runbook:runbook imports"
@@ -460,7 +470,7 @@ impl RunState {
     }
 
     fn log_line(&mut self, line: LogLine) -> anyhow::Result<()> {
-        self.log_bytes += line.message.len();
+        self.log_bytes += line.message.len() + LOG_LINE_OVERHEAD;
         if self.log_bytes > self.sandbox.max_log_bytes {
             return Err(Abort::Limit(format!(
                 "the runbook logged more than {} bytes (--max-log-bytes); it was stopped",
@@ -590,8 +600,14 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         .insecure_random_seed(0)
         .secure_random(SeededRandom(0x5eed))
         .build();
+    // `memory_size` caps each memory: allow only the few memories, tables and
+    // instances a Rust component has, so the cap bounds the whole run.
     let limits = StoreLimitsBuilder::new()
         .memory_size(spec.limits.memory_bytes)
+        .memories(2)
+        .tables(16)
+        .table_elements(1 << 16)
+        .instances(32)
         .trap_on_grow_failure(true)
         .build();
     let deadline_ticks = (spec.limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
@@ -625,13 +641,28 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         .and_then(|instance| instance.call_run(&mut store, &params));
 
     let mut state = store.into_data();
-    for (stream, pipe) in [("stdout", &stdout), ("stderr", &stderr)] {
+    // Guest stdout/stderr share the log budget; what does not fit is cut, and
+    // the cut is said.
+    'streams: for (stream, pipe) in [("stdout", &stdout), ("stderr", &stderr)] {
         let bytes = pipe.contents();
         for line in String::from_utf8_lossy(&bytes).lines() {
+            state.log_bytes += line.len() + LOG_LINE_OVERHEAD;
+            let message = if state.log_bytes > spec.limits.max_log_bytes {
+                format!(
+                    "[{stream} cut: over the {}-byte log limit]",
+                    spec.limits.max_log_bytes
+                )
+            } else {
+                line.to_owned()
+            };
+            let cut = state.log_bytes > spec.limits.max_log_bytes;
             let _ = state.journal.append(Record::Log(LogLine {
                 level: stream.to_owned(),
-                message: line.to_owned(),
+                message,
             }));
+            if cut {
+                break 'streams;
+            }
         }
     }
 
@@ -645,7 +676,7 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
             exit::SUCCESS,
         ),
         Ok(Err(error)) => (RunOutcome::Failed { error }, exit::RUNBOOK_FAILED),
-        Err(e) => classify(e.into(), &spec.limits, &stderr),
+        Err(e) => classify(e.into(), &spec.limits, &stdout, &stderr),
     };
     // A replay must also end as the recording did.
     let (outcome, exit_code) = match &state.replay {
@@ -679,7 +710,12 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
 }
 
 /// Tell the host's own aborts from the runbook's traps, with a clear reason.
-fn classify(e: anyhow::Error, limits: &Limits, stderr: &MemoryOutputPipe) -> (RunOutcome, u8) {
+fn classify(
+    e: anyhow::Error,
+    limits: &Limits,
+    stdout: &MemoryOutputPipe,
+    stderr: &MemoryOutputPipe,
+) -> (RunOutcome, u8) {
     if let Some(abort) = e.downcast_ref::<Abort>() {
         let reason = abort.to_string();
         return match abort {
@@ -692,6 +728,17 @@ fn classify(e: anyhow::Error, limits: &Limits, stderr: &MemoryOutputPipe) -> (Ru
             Abort::BadAnswer(_) => (RunOutcome::Aborted { reason }, exit::HOST_ERROR),
             Abort::BadRecording(_) => (RunOutcome::Aborted { reason }, exit::JOURNAL_INVALID),
         };
+    }
+    // A full output pipe fails the guest's next write, and Rust's print!
+    // panics on that: say which limit it was.
+    for (name, pipe) in [("stdout", stdout), ("stderr", stderr)] {
+        if pipe.contents().len() >= limits.max_log_bytes {
+            let reason = format!(
+                "the runbook wrote more than {} bytes to {name} (--max-log-bytes); it was stopped",
+                limits.max_log_bytes
+            );
+            return (RunOutcome::Trapped { reason }, exit::TRAPPED);
+        }
     }
     let reason = match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => format!(

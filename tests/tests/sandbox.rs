@@ -304,9 +304,45 @@ fn a_policy_naming_an_unknown_action_is_refused() {
         policy.to_str().unwrap(),
     ]);
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("'iam:DeleteEverything' is not an IAM action"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_runbook_that_would_sleep_is_refused_before_it_runs() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let a = attack(&moto, "hostile-sleep", &["--deadline", "2"]);
+    assert_eq!(a.code, Some(3), "{}{}", a.stdout, a.stderr);
+    assert!(a.stderr.contains("imports `wasi:clocks/"), "{}", a.stderr);
+    assert!(a.stderr.contains("runbook_sdk::now()"), "{}", a.stderr);
+    assert!(a.elapsed < Duration::from_secs(30), "took {:?}", a.elapsed);
+}
+
+#[test]
+fn empty_log_lines_and_bare_newlines_are_charged_and_the_journal_stays_small() {
+    for (via, needle) in [
+        ("log", "logged more than 65536 bytes"),
+        ("stdout", "more than 65536 bytes to stdout"),
+    ] {
+        let moto = Moto::start();
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("run.jsonl");
+        let out = run_against(
+            &moto,
+            &runbook_spec("hostile-empty-logs"),
+            "mfa-test",
+            &journal,
+            &["--yes", "--max-log-bytes", "65536", "--via", via],
+        );
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(4), "{via}: {stdout}{stderr}");
+        assert!(stdout.contains(needle), "{via}: {stdout}");
+        let size = std::fs::metadata(&journal).unwrap().len();
+        assert!(size < 1 << 20, "{via}: the journal grew to {size} bytes");
+        Journal::read(&journal).expect("the journal verifies");
+    }
 }

@@ -5,7 +5,7 @@
 //! are honoured. IAM is global, so the region defaults to `us-east-1` when none
 //! is configured. List calls are paginated here so a runbook sees whole lists.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
@@ -48,6 +48,14 @@ impl Live {
             RegionProviderChain::first_try(options.region.clone().map(aws_config::Region::new))
                 .or_default_provider()
                 .or_else("us-east-1"),
+        );
+        // A hung endpoint must not hold a run past its deadline: the deadline
+        // is checked when the runbook resumes, so each call is bounded too.
+        loader = loader.timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
         );
         if let Some(profile) = &options.profile {
             loader = loader.profile_name(profile);

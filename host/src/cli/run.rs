@@ -151,12 +151,19 @@ fn execute(
         max_arg_bytes: args.max_arg_bytes,
         max_log_bytes: args.max_log_bytes,
     };
-    let mut policy = match &args.policy {
-        Some(path) => OperatorPolicy::read(path).map_err(anyhow::Error::msg)?,
+    let mut policy = match args.policy.as_deref().map(OperatorPolicy::read) {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
         None => OperatorPolicy::default(),
     };
     policy.deny.extend(args.deny.iter().cloned());
-    policy.check().map_err(|e| anyhow::anyhow!("--deny: {e}"))?;
+    if let Err(e) = policy.check() {
+        eprintln!("error: --deny: {e}");
+        return Ok(exit::USAGE);
+    }
     let grant = Grant::bind(&loaded.manifest, &params).narrow(&policy);
     let journal_path = args
         .journal
