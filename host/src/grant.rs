@@ -144,13 +144,28 @@ impl Grant {
                 .allow
                 .as_ref()
                 .is_none_or(|allow| allow.iter().any(|a| a == &r.action));
-            let denied = policy.deny.iter().any(|d| d == &r.action);
-            let user_ok = match (&policy.users, r.resource.strip_prefix("user/")) {
-                (Some(users), Some(u)) => users.iter().any(|x| x == u),
-                _ => true,
-            };
-            allowed && !denied && user_ok
+            allowed && !policy.deny.iter().any(|d| d == &r.action)
         });
+        if let Some(users) = &policy.users {
+            // A user-scoped action on `*` becomes one rule per listed user;
+            // a rule for an unlisted user goes.
+            self.rules = self
+                .rules
+                .into_iter()
+                .flat_map(|r| match r.resource.strip_prefix("user/") {
+                    Some(u) if users.iter().any(|x| x.eq_ignore_ascii_case(u)) => vec![r],
+                    Some(_) => vec![],
+                    None if r.action == "iam:ListVirtualMFADevices" => vec![r],
+                    None => users
+                        .iter()
+                        .map(|u| Rule {
+                            action: r.action.clone(),
+                            resource: format!("user/{u}"),
+                        })
+                        .collect(),
+                })
+                .collect();
+        }
         self
     }
 
@@ -175,10 +190,14 @@ impl Grant {
             match request {
                 Request::GetUser { user_name }
                 | Request::ListMfaDevices { user_name }
-                | Request::DeactivateMfaDevice { user_name, .. } => user_name == user,
-                Request::DeleteVirtualMfaDevice { serial_number } => {
-                    observed.owners.get(serial_number).map(String::as_str) == Some(user)
+                // IAM user names are unique without regard to case.
+                | Request::DeactivateMfaDevice { user_name, .. } => {
+                    user_name.eq_ignore_ascii_case(user)
                 }
+                Request::DeleteVirtualMfaDevice { serial_number } => observed
+                    .owners
+                    .get(serial_number)
+                    .is_some_and(|owner| owner.eq_ignore_ascii_case(user)),
                 Request::ListVirtualMfaDevices { .. } | Request::ClockNow => false,
             }
         });
@@ -262,6 +281,33 @@ resource = "user/{user}"
             ..OperatorPolicy::default()
         });
         assert!(denied.rules.is_empty(), "{denied:?}");
+    }
+
+    #[test]
+    fn a_users_list_turns_a_star_scope_into_those_users() {
+        let star = Grant {
+            rules: vec![
+                Rule {
+                    action: "iam:DeactivateMFADevice".into(),
+                    resource: "*".into(),
+                },
+                Rule {
+                    action: "iam:ListVirtualMFADevices".into(),
+                    resource: "*".into(),
+                },
+            ],
+        };
+        let narrowed = star.narrow(&OperatorPolicy {
+            users: Some(vec!["mfa-test".into()]),
+            ..OperatorPolicy::default()
+        });
+        let alice = Request::DeactivateMfaDevice {
+            user_name: "alice".into(),
+            serial_number: "x".into(),
+        };
+        assert!(narrowed.check(&alice, &Observed::default()).is_err());
+        let resources: Vec<&str> = narrowed.rules.iter().map(|r| r.resource.as_str()).collect();
+        assert_eq!(resources, ["user/mfa-test", "*"]);
     }
 
     #[test]

@@ -203,6 +203,18 @@ impl Manifest {
                 ));
             }
         }
+        // A value that scopes IAM users must be a user name: `*` or `a?`
+        // would be wildcards in the IAM policy printed for it.
+        for c in &self.capabilities {
+            if let Ok(Scope::UserParam(p)) = Scope::parse(&c.resource)
+                && let Some(v) = given.get(&p)
+                && !is_iam_user_name(v)
+            {
+                return Err(format!(
+                    "--{p} '{v}' is not an IAM user name (1 to 64 letters, digits and +=,.@_-)"
+                ));
+            }
+        }
         for p in self.params.iter().filter(|p| p.required) {
             if !given.contains_key(&p.name) {
                 return Err(format!(
@@ -213,6 +225,13 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// Whether `s` is a valid IAM user name.
+pub fn is_iam_user_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
 /// A parsed resource scope.
@@ -294,6 +313,13 @@ resource = "user/{user}"
         let m = Manifest::from_toml(GOOD).unwrap();
         let mut given = BTreeMap::new();
         assert!(m.check_params(&given).unwrap_err().contains("needs --user"));
+        given.insert("user".into(), "*".into());
+        assert!(
+            m.check_params(&given)
+                .unwrap_err()
+                .contains("--user '*' is not an IAM user name")
+        );
+        given.insert("user".into(), "mfa-test".into());
         given.insert("role".into(), "x".into());
         assert!(
             m.check_params(&given)

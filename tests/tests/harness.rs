@@ -61,9 +61,7 @@ fn a_scripted_error_reaches_the_runbook_as_its_typed_error() {
     assert_eq!(
         run.outcome,
         RunOutcome::Failed {
-            error:
-                "IAM user 'ghost' does not exist; check the name (user names are case-sensitive)"
-                    .into()
+            error: "IAM user 'ghost' does not exist; check the name and the AWS account".into()
         }
     );
 }

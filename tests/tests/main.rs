@@ -30,3 +30,6 @@ mod cache;
 
 /// The consent prompt on a terminal.
 mod terminal;
+
+/// inspect, policy and help: describing a runbook without running it.
+mod cli;

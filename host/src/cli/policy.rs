@@ -64,16 +64,20 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
 
 /// The policy document: one statement per resource, actions sorted.
 fn document(grant: &Grant, account: &str) -> serde_json::Value {
-    let mut by_resource: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    let mut by_resource: std::collections::BTreeMap<Vec<String>, Vec<&str>> = Default::default();
     for r in &grant.rules {
-        let arn = match (r.action.as_str(), r.resource.strip_prefix("user/")) {
+        let arns = match (r.action.as_str(), r.resource.strip_prefix("user/")) {
             // IAM cannot scope deletion by a device's owner: the host does
             // (only devices this run saw attached to the user).
-            ("iam:DeleteVirtualMFADevice", _) => format!("arn:aws:iam::{account}:mfa/*"),
-            (_, Some(user)) => format!("arn:aws:iam::{account}:user/{user}"),
-            (_, None) => "*".to_owned(),
+            ("iam:DeleteVirtualMFADevice", _) => vec![format!("arn:aws:iam::{account}:mfa/*")],
+            // A user's ARN includes its path, if it has one.
+            (_, Some(user)) => vec![
+                format!("arn:aws:iam::{account}:user/{user}"),
+                format!("arn:aws:iam::{account}:user/*/{user}"),
+            ],
+            (_, None) => vec!["*".to_owned()],
         };
-        by_resource.entry(arn).or_default().push(&r.action);
+        by_resource.entry(arns).or_default().push(&r.action);
     }
     let statements: Vec<_> = by_resource
         .into_iter()
@@ -85,7 +89,7 @@ fn document(grant: &Grant, account: &str) -> serde_json::Value {
                 "Sid": format!("Runbook{i}"),
                 "Effect": "Allow",
                 "Action": actions,
-                "Resource": resource,
+                "Resource": if resource.len() == 1 { json!(resource[0]) } else { json!(resource) },
             })
         })
         .collect();

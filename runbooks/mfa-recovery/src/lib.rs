@@ -23,7 +23,7 @@ impl Runbook for MfaRecovery {
         // 1. The user's devices.
         let devices = iam::list_mfa_devices(user).map_err(|e| match e {
             IamError::NoSuchEntity(_) => Failure::new(format!(
-                "IAM user '{user}' does not exist; check the name (user names are case-sensitive)"
+                "IAM user '{user}' does not exist; check the name and the AWS account"
             )),
             other => Failure::new(format!(
                 "could not list the MFA devices of '{user}': {}",

@@ -1,0 +1,93 @@
+//! The commands that describe a runbook without running it: `inspect`,
+//! `policy`, and `run --help`.
+
+use serde_json::Value;
+
+use crate::support::{run, text};
+
+#[test]
+fn policy_names_exactly_the_needed_actions_scoped_to_the_users_arn() {
+    let out = run(&["policy", "mfa-recovery", "--user", "mfa-test"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).expect("valid JSON");
+    insta::assert_json_snapshot!("mfa_recovery_policy", doc);
+    let mut actions: Vec<&str> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap())
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        [
+            "iam:DeactivateMFADevice",
+            "iam:DeleteVirtualMFADevice",
+            "iam:ListMFADevices",
+            "iam:ListVirtualMFADevices"
+        ]
+    );
+}
+
+#[test]
+fn policy_with_an_account_uses_it_in_every_arn() {
+    let out = run(&[
+        "policy",
+        "mfa-recovery",
+        "--user",
+        "mfa-test",
+        "--account",
+        "123456789012",
+    ]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout.contains("arn:aws:iam::123456789012:user/mfa-test"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("arn:aws:iam::*:"), "{stdout}");
+}
+
+#[test]
+fn a_wildcard_user_is_refused_rather_than_turned_into_a_policy_for_everyone() {
+    for args in [
+        &["policy", "mfa-recovery", "--user", "*"][..],
+        &["run", "mfa-recovery", "--user", "*", "--yes"],
+    ] {
+        let cmd = args[0];
+        let out = run(args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("--user '*' is not an IAM user name"),
+            "{cmd}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn inspect_reads_the_manifest_without_running_the_runbook() {
+    let out = run(&["inspect", "mfa-recovery", "--json"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["manifest"]["name"], "mfa-recovery");
+    assert_eq!(doc["manifest"]["params"][0]["name"], "user");
+    assert_eq!(doc["wit"], "runbook:runbook@0.1.0");
+    assert_eq!(doc["wasm_sha256"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn run_help_lists_the_runbooks_own_parameters() {
+    let out = run(&["run", "mfa-recovery", "--help"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains("Runbook parameters:"), "{stdout}");
+    assert!(stdout.contains("--user <VALUE>"), "{stdout}");
+    assert!(
+        stdout.contains("The IAM user who lost their MFA device"),
+        "{stdout}"
+    );
+}
