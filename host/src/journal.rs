@@ -145,6 +145,27 @@ pub enum CallOutcome {
         /// Why, for the operator.
         reason: String,
     },
+    /// Replay could not answer (the request diverged, or the recording is
+    /// bad): not sent; the run stopped.
+    Unanswered {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl CallOutcome {
+    /// The outcome of a backend's answer.
+    pub fn of(result: &crate::request::CallResult) -> CallOutcome {
+        match result {
+            Ok(crate::request::Response::Planned) => CallOutcome::Planned,
+            Ok(response) => CallOutcome::Ok {
+                value: response.to_value(),
+            },
+            Err(error) => CallOutcome::Error {
+                error: error.clone(),
+            },
+        }
+    }
 }
 
 /// A log line.
@@ -518,6 +539,11 @@ impl Journal {
                 }
                 Record::Log(_) => {}
                 Record::Footer(f) => {
+                    if let Some(open) = open_call {
+                        return Err(structure(format!(
+                            "call {open} has no recorded outcome: it may or may not have reached AWS"
+                        )));
+                    }
                     if f.calls != next_index {
                         return Err(structure(format!(
                             "the footer counts {} calls but the journal holds {next_index}",

@@ -105,23 +105,40 @@ impl Replayer {
             }
             .into());
         }
+        let bad = |what: String| {
+            Abort::BadRecording(format!(
+                "{}:{}: the recorded answer to call {index} ({}) {what}",
+                self.source,
+                line + 1,
+                request.op()
+            ))
+        };
+        // The answer the runbook gets, checked against the call's type; the
+        // outcome is rebuilt from it, so nothing the recording adds (an
+        // unknown field, a seed) is copied into the new journal.
         let result = match &end.outcome {
-            CallOutcome::Ok { value } => {
-                Ok(Response::from_value(request, value.clone()).map_err(|e| {
-                    Abort::BadRecording(format!(
-                        "{}:{}: the recorded answer to call {index} ({}) does not fit its type: {e}",
-                        self.source,
-                        line + 1,
-                        request.op()
-                    ))
-                })?)
+            CallOutcome::Ok { value } => Ok(Response::from_value(request, value.clone())
+                .map_err(|e| bad(format!("does not fit its type: {e}")))?),
+            CallOutcome::Error { .. } if request == &Request::ClockNow => {
+                return Err(bad("is an error, which the clock never answers".into()));
             }
             CallOutcome::Error { error } => Err(error.clone()),
             CallOutcome::Denied { .. } => Err(access_denied(request)),
-            CallOutcome::Planned => Ok(Response::Planned),
-            CallOutcome::Refused { .. } => Ok(Response::Planned),
+            CallOutcome::Planned | CallOutcome::Refused { .. } if !request.is_mutation() => {
+                return Err(bad(
+                    "is a planned or refused change, but the call is a read".into(),
+                ));
+            }
+            CallOutcome::Planned | CallOutcome::Refused { .. } => Ok(Response::Planned),
+            CallOutcome::Unanswered { .. } => {
+                return Err(bad("was never given: the recording stopped here".into()));
+            }
         };
-        Ok((end.outcome.clone(), result))
+        let outcome = match &end.outcome {
+            CallOutcome::Denied { .. } | CallOutcome::Refused { .. } => end.outcome.clone(),
+            _ => CallOutcome::of(&result),
+        };
+        Ok((outcome, result))
     }
 
     /// Check, at the end of the run, that every recorded call was made and

@@ -95,6 +95,19 @@ pub enum Abort {
     /// The journal could not be written, so the call did not happen.
     #[error("cannot write the journal, so the call was not made: {0}")]
     Journal(#[source] std::io::Error),
+    /// A call was sent, but its outcome could not be journaled.
+    #[error(
+        "{call} was sent to IAM and {}, but its outcome could not be journaled ({source}); check IAM before running again",
+        if *succeeded { "succeeded" } else { "failed" }
+    )]
+    Unrecorded {
+        /// The call, in words.
+        call: String,
+        /// Whether IAM said it succeeded.
+        succeeded: bool,
+        /// Why the journal could not be written.
+        source: std::io::Error,
+    },
     /// A replay diverged from the recording.
     #[error("{0}")]
     Diverged(#[from] crate::replay::Divergence),
@@ -406,8 +419,25 @@ impl RunState {
             .map_err(Abort::Journal)?;
 
         let started = std::time::Instant::now();
+        let mut sent = false;
         let (outcome, result) = if let Some(replay) = &mut self.replay {
-            replay.answer(index, &request, check.as_ref().err())?
+            match replay.answer(index, &request, check.as_ref().err()) {
+                Ok(answer) => answer,
+                Err(abort) => {
+                    // Close the call in the journal before stopping: the
+                    // intent is there, and verify wants every call closed.
+                    self.journal
+                        .append(Record::Result(CallEnd {
+                            index,
+                            outcome: CallOutcome::Unanswered {
+                                reason: abort.to_string(),
+                            },
+                            duration_us: 0,
+                        }))
+                        .map_err(Abort::Journal)?;
+                    return Err(abort.into());
+                }
+            }
         } else if let Err(reason) = check {
             (CallOutcome::Denied { reason }, Err(access_denied(&request)))
         } else if request.is_mutation() && self.consent == Consent::Refused {
@@ -417,33 +447,34 @@ impl RunState {
             .to_string();
             (CallOutcome::Refused { reason }, Ok(Response::Planned))
         } else {
-            match self.backend.call(&request) {
-                Ok(Response::Planned) => (CallOutcome::Planned, Ok(Response::Planned)),
-                Ok(response) => (
-                    CallOutcome::Ok {
-                        value: response.to_value(),
-                    },
-                    Ok(response),
-                ),
-                Err(error) => (
-                    CallOutcome::Error {
-                        error: error.clone(),
-                    },
-                    Err(error),
-                ),
-            }
+            sent = true;
+            let result = self.backend.call(&request);
+            (CallOutcome::of(&result), result)
         };
         let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        if request.is_mutation() && result.is_ok() {
+            self.changes.push(request.describe());
+        }
         // Refused (here or in the recording): journaled, not sent, and the run
         // stops.
         let refused = matches!(outcome, CallOutcome::Refused { .. });
-        self.journal
-            .append(Record::Result(CallEnd {
-                index,
-                outcome,
-                duration_us,
-            }))
-            .map_err(Abort::Journal)?;
+        let written = self.journal.append(Record::Result(CallEnd {
+            index,
+            outcome,
+            duration_us,
+        }));
+        if let Err(source) = written {
+            return Err(if sent {
+                Abort::Unrecorded {
+                    call: request.describe(),
+                    succeeded: result.is_ok(),
+                    source,
+                }
+            } else {
+                Abort::Journal(source)
+            }
+            .into());
+        }
         if refused {
             return Err(Abort::ConsentRequired {
                 change: request.describe(),
@@ -454,9 +485,6 @@ impl RunState {
         match result {
             Ok(response) => {
                 self.observed.learn(&request, &response);
-                if request.is_mutation() {
-                    self.changes.push(request.describe());
-                }
                 T::from_response(response).map(Ok).map_err(|r| {
                     Abort::BadAnswer(format!(
                         "the answer to {} does not fit its type: {r:?}",
@@ -723,7 +751,9 @@ fn classify(
                 (RunOutcome::Refused { reason }, exit::CONSENT_REFUSED)
             }
             Abort::Limit(_) => (RunOutcome::Trapped { reason }, exit::TRAPPED),
-            Abort::Journal(_) => (RunOutcome::Aborted { reason }, exit::HOST_ERROR),
+            Abort::Journal(_) | Abort::Unrecorded { .. } => {
+                (RunOutcome::Aborted { reason }, exit::HOST_ERROR)
+            }
             Abort::Diverged(_) => (RunOutcome::Aborted { reason }, exit::REPLAY_DIVERGED),
             Abort::BadAnswer(_) => (RunOutcome::Aborted { reason }, exit::HOST_ERROR),
             Abort::BadRecording(_) => (RunOutcome::Aborted { reason }, exit::JOURNAL_INVALID),

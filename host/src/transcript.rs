@@ -37,6 +37,7 @@ pub fn lines(records: &[Record]) -> Vec<Line> {
                     CallOutcome::Denied { reason } => ("denied", reason.clone()),
                     CallOutcome::Planned => ("planned", "not sent (dry run)".to_owned()),
                     CallOutcome::Refused { reason } => ("refused", reason.clone()),
+                    CallOutcome::Unanswered { reason } => ("stopped", reason.clone()),
                 };
                 out.push(Line {
                     index: end.index,

@@ -225,3 +225,85 @@ fn show_prints_one_line_per_call_and_json_for_machines() {
     );
     assert_eq!(doc["outcome"]["status"], "succeeded");
 }
+
+#[test]
+fn a_call_without_an_outcome_is_named_even_with_a_footer() {
+    let dir = tempfile::tempdir().unwrap();
+    // Drop lines 13-14 (the result of the last call, a log) and re-chain: a
+    // call whose fate is unknown, then a footer.
+    let seed = seed();
+    let kept: Vec<&str> = seed
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 12 && *i != 13)
+        .map(|(_, l)| l)
+        .collect();
+    let mut prev = GENESIS.to_owned();
+    let mut text = String::new();
+    for line in kept {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        v["prev"] = Value::String(prev.clone());
+        let l = serde_json::to_string(&v).unwrap();
+        prev = line_hash(&l);
+        text.push_str(&l);
+        text.push('\n');
+    }
+    let p = journal(&dir, &text);
+    both_reject(
+        &p,
+        "journal.jsonl:13: call 4 has no recorded outcome: it may or may not have reached AWS",
+    );
+}
+
+#[test]
+fn a_planned_answer_to_a_read_is_a_bad_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = journal(
+        &dir,
+        &rechained(3, |v| {
+            v["status"] = "planned".into();
+            v.as_object_mut().unwrap().remove("value");
+        }),
+    );
+    let out = run(&["replay", p.to_str().unwrap(), "--runbook", "mfa-recovery"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(7), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the recorded answer to call 0 (list-mfa-devices) is a planned or refused change, but the call is a read"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn fields_a_recording_adds_are_not_copied_into_a_new_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    // A recording that smuggles a seed into the device list.
+    let p = journal(
+        &dir,
+        &rechained(11, |v| {
+            v["value"][0]["base32_string_seed"] = "SEEDSEEDSEEDSEED".into();
+        }),
+    );
+    let new = dir.path().join("new.jsonl");
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--user",
+        "mfa-test",
+        "--replay",
+        p.to_str().unwrap(),
+        "--journal",
+        new.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(
+        std::fs::read_to_string(p)
+            .unwrap()
+            .contains("SEEDSEEDSEEDSEED")
+    );
+    assert!(
+        !std::fs::read_to_string(new)
+            .unwrap()
+            .contains("SEEDSEEDSEEDSEED")
+    );
+}
