@@ -139,6 +139,13 @@ impl Harness {
         self
     }
 
+    /// Allow exactly these changes, in order, as a run approved at the prompt
+    /// does; any other change is refused.
+    pub fn approving(mut self, changes: Vec<Request>) -> Self {
+        self.consent = Consent::Approved(changes.into());
+        self
+    }
+
     /// Use these sandbox limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -186,7 +193,7 @@ impl Harness {
             outcome: report.outcome,
             exit_code: report.exit_code,
             records: report.journal.records().to_vec(),
-            changes: report.changes,
+            changes: report.changes.iter().map(Request::describe).collect(),
         })
     }
 }

@@ -89,6 +89,14 @@ pub enum Abort {
         /// The change refused.
         change: String,
     },
+    /// A mutation that was not in the plan the operator approved.
+    #[error(
+        "refused to {change}: it is not the next change of the plan approved at the prompt (IAM may have changed since); run again to see a new plan"
+    )]
+    NotApproved {
+        /// The change refused.
+        change: String,
+    },
     /// A sandbox limit was hit.
     #[error("{0}")]
     Limit(String),
@@ -120,12 +128,34 @@ pub enum Abort {
 }
 
 /// Whether mutations may be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Consent {
-    /// The operator agreed (`--yes` or at the prompt).
+    /// The operator agreed to whatever the run does (`--yes`).
     Given,
+    /// The operator approved exactly these changes, in this order (at the
+    /// prompt, from a plan): anything else is refused, unsent.
+    Approved(std::collections::VecDeque<Request>),
     /// No consent: the first mutation stops the run, unsent.
     Refused,
+}
+
+impl Consent {
+    /// Why `request` (a mutation) may not be sent, if it may not.
+    fn refuses(&mut self, request: &Request) -> Option<Abort> {
+        match self {
+            Consent::Given => None,
+            Consent::Approved(plan) if plan.front() == Some(request) => {
+                plan.pop_front();
+                None
+            }
+            Consent::Approved(_) => Some(Abort::NotApproved {
+                change: request.describe(),
+            }),
+            Consent::Refused => Some(Abort::ConsentRequired {
+                change: request.describe(),
+            }),
+        }
+    }
 }
 
 /// The engine and linker, built once per process, with the compiled-component
@@ -330,8 +360,8 @@ pub struct RunReport {
     /// The documented exit code for this outcome.
     pub exit_code: u8,
     /// The changes the run made (planned, in a dry run; recorded, in a
-    /// replay), in words.
-    pub changes: Vec<String>,
+    /// replay).
+    pub changes: Vec<Request>,
 }
 
 /// The store's data: WASI plus the call path's state.
@@ -349,7 +379,7 @@ pub struct RunState {
     log_bytes: usize,
     echo: bool,
     replay: Option<Replayer>,
-    changes: Vec<String>,
+    changes: Vec<Request>,
 }
 
 impl WasiView for RunState {
@@ -420,6 +450,7 @@ impl RunState {
 
         let started = std::time::Instant::now();
         let mut sent = false;
+        let mut refusal = None;
         let (outcome, result) = if let Some(replay) = &mut self.replay {
             match replay.answer(index, &request, check.as_ref().err()) {
                 Ok(answer) => answer,
@@ -440,11 +471,16 @@ impl RunState {
             }
         } else if let Err(reason) = check {
             (CallOutcome::Denied { reason }, Err(access_denied(&request)))
-        } else if request.is_mutation() && self.consent == Consent::Refused {
-            let reason = Abort::ConsentRequired {
-                change: request.describe(),
-            }
-            .to_string();
+        } else if let Some(abort) = request
+            .is_mutation()
+            .then(|| self.consent.refuses(&request))
+            .flatten()
+        {
+            refusal = Some(abort);
+            let reason = refusal
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             (CallOutcome::Refused { reason }, Ok(Response::Planned))
         } else {
             sent = true;
@@ -453,7 +489,7 @@ impl RunState {
         };
         let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         if request.is_mutation() && result.is_ok() {
-            self.changes.push(request.describe());
+            self.changes.push(request.clone());
         }
         // Refused (here or in the recording): journaled, not sent, and the run
         // stops.
@@ -476,10 +512,11 @@ impl RunState {
             .into());
         }
         if refused {
-            return Err(Abort::ConsentRequired {
-                change: request.describe(),
-            }
-            .into());
+            return Err(refusal
+                .unwrap_or(Abort::ConsentRequired {
+                    change: request.describe(),
+                })
+                .into());
         }
 
         match result {
@@ -507,7 +544,11 @@ impl RunState {
             .into());
         }
         if self.echo {
-            eprintln!("  {:<5} {}", line.level, line.message);
+            eprintln!(
+                "  {:<5} {}",
+                line.level,
+                crate::transcript::printable(&line.message)
+            );
         }
         self.journal
             .append(Record::Log(line))
@@ -747,7 +788,7 @@ fn classify(
     if let Some(abort) = e.downcast_ref::<Abort>() {
         let reason = abort.to_string();
         return match abort {
-            Abort::ConsentRequired { .. } => {
+            Abort::ConsentRequired { .. } | Abort::NotApproved { .. } => {
                 (RunOutcome::Refused { reason }, exit::CONSENT_REFUSED)
             }
             Abort::Limit(_) => (RunOutcome::Trapped { reason }, exit::TRAPPED),

@@ -144,3 +144,17 @@ fn header_line(h: &Header) -> String {
         h.mode.name()
     )
 }
+
+/// `s` with control characters escaped (`\u{1b}`), so text a runbook chose
+/// cannot move the cursor or rewrite what the operator reads.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}

@@ -107,3 +107,49 @@ fn a_missing_parameter_is_an_error_naming_it() {
         .unwrap_err();
     assert!(err.to_string().contains("needs --user"), "{err}");
 }
+
+#[test]
+fn a_change_outside_the_approved_plan_is_refused() {
+    let serial = "arn:aws:iam::123456789012:mfa/mfa-test";
+    let mut attached = true;
+    let run = Harness::new("mfa-recovery")
+        .unwrap()
+        .param("user", "mfa-test")
+        // The plan the operator approved showed only the deactivation.
+        .approving(vec![Request::DeactivateMfaDevice {
+            user_name: "mfa-test".into(),
+            serial_number: serial.into(),
+        }])
+        .answer_with(move |request| match request {
+            Request::ListMfaDevices { user_name } if attached => {
+                Ok(Response::MfaDevices(vec![MfaDevice {
+                    user_name: user_name.clone(),
+                    serial_number: serial.into(),
+                    enable_date: "2026-01-01T00:00:00Z".into(),
+                }]))
+            }
+            Request::ListMfaDevices { .. } => Ok(Response::MfaDevices(vec![])),
+            Request::DeactivateMfaDevice { .. } => {
+                attached = false;
+                Ok(Response::Done)
+            }
+            Request::ListVirtualMfaDevices { .. } => {
+                Ok(Response::VirtualMfaDevices(vec![VirtualMfaDevice {
+                    serial_number: serial.into(),
+                    user_name: None,
+                    enable_date: None,
+                }]))
+            }
+            other => panic!("{other:?} must not reach the backend"),
+        })
+        .run()
+        .unwrap();
+    assert_eq!(run.exit_code, 5, "{:?}", run.outcome);
+    assert!(
+        matches!(&run.outcome, RunOutcome::Refused { reason }
+            if reason.contains("refused to delete virtual MFA device") && reason.contains("not the next change of the plan approved")),
+        "{:?}",
+        run.outcome
+    );
+    assert_eq!(run.changes.len(), 1, "the approved deactivation was made");
+}

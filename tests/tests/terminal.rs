@@ -5,16 +5,19 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use runbook_host::journal::{Journal, Mode, RunOutcome};
+
 use crate::support::moto::{Moto, arn};
 use crate::support::scenarios::seed_world;
 use crate::support::{isolate, runbook_bin};
 
-/// Run mfa-recovery for mfa-test in a pseudo-terminal, answering `answer`.
-fn on_a_terminal(moto: &Moto, answer: &str) -> (Option<i32>, String) {
+/// Run mfa-recovery for `user` in a pseudo-terminal, answering `answer`;
+/// returns the exit code, what the terminal showed, and the journal.
+fn on_a_terminal(moto: &Moto, user: &str, answer: &str) -> (Option<i32>, String, Journal) {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("run.jsonl");
     let line = format!(
-        "{} run mfa-recovery --user mfa-test --endpoint-url {} --journal {}",
+        "{} run mfa-recovery --user {user} --endpoint-url {} --journal {}",
         runbook_bin().display(),
         moto.url,
         journal.display()
@@ -36,14 +39,15 @@ fn on_a_terminal(moto: &Moto, answer: &str) -> (Option<i32>, String) {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    (out.status.code(), text)
+    let journal = Journal::read(&journal).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    (out.status.code(), text, journal)
 }
 
 #[test]
 fn one_prompt_lists_the_planned_changes_and_yes_applies_them() {
     let moto = Moto::start();
     seed_world(&moto);
-    let (code, text) = on_a_terminal(&moto, "y");
+    let (code, text, journal) = on_a_terminal(&moto, "mfa-test", "y");
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("this run will:"), "{text}");
     assert!(
@@ -60,6 +64,7 @@ fn one_prompt_lists_the_planned_changes_and_yes_applies_them() {
     );
     assert_eq!(moto.devices_of("mfa-test"), Vec::<String>::new());
     assert_eq!(moto.devices_of("alice"), vec![arn("alice")]);
+    assert_eq!(journal.header.mode, Mode::Live);
 }
 
 #[test]
@@ -67,8 +72,31 @@ fn any_other_answer_changes_nothing() {
     let moto = Moto::start();
     seed_world(&moto);
     let before = moto.state(&["mfa-test", "alice"]);
-    let (code, text) = on_a_terminal(&moto, "no");
+    let (code, text, journal) = on_a_terminal(&moto, "mfa-test", "no");
     assert_eq!(code, Some(5), "{text}");
     assert!(text.contains("not applied: nothing was changed"), "{text}");
     assert_eq!(moto.state(&["mfa-test", "alice"]), before);
+    // The journal keeps the plan's reads and the refusal.
+    assert_eq!(journal.header.mode, Mode::DryRun);
+    assert!(
+        matches!(&journal.footer.outcome, RunOutcome::Refused { reason } if reason.contains("declined the 2 planned change(s)")),
+        "{:?}",
+        journal.footer.outcome
+    );
+}
+
+#[test]
+fn a_plan_that_fails_asks_nothing_and_changes_nothing() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let before = moto.state(&["mfa-test", "alice"]);
+    let (code, text, journal) = on_a_terminal(&moto, "no-such-user", "y");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(!text.contains("[y/N]"), "{text}");
+    assert!(
+        text.contains("IAM user 'no-such-user' does not exist"),
+        "{text}"
+    );
+    assert_eq!(moto.state(&["mfa-test", "alice"]), before);
+    assert!(matches!(journal.footer.outcome, RunOutcome::Failed { .. }));
 }

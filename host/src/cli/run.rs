@@ -11,10 +11,12 @@ use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches};
 use runbook_host::backend::{Backend, DryRun, Live, LiveOptions};
 use runbook_host::grant::{Grant, OperatorPolicy};
-use runbook_host::journal::{Journal, JournalWriter, Mode, RunOutcome};
+use runbook_host::journal::{Footer, Journal, JournalWriter, Mode, Record, RunOutcome};
 use runbook_host::project;
 use runbook_host::replay::Replayer;
+use runbook_host::request::Request;
 use runbook_host::sandbox::{self, Consent, Limits, Loaded, RunReport, RunSpec, Runtime, exit};
+use runbook_host::transcript::{self, printable};
 
 /// Run a runbook. Its own parameters (e.g. --user) are flags too: see
 /// `runbook inspect NAME`.
@@ -228,6 +230,9 @@ fn execute(
         }
     }
     let connect = || Live::connect(&options).context("cannot set up the AWS client");
+    // The journal exists before anything is sent: a path that cannot be used
+    // fails here, not after the reads.
+    let mut journal = create_journal(&journal_path)?;
 
     let (mode, backend, consent): (Mode, Box<dyn Backend>, Consent) = if args.dry_run {
         (
@@ -238,8 +243,9 @@ fn execute(
     } else if args.yes {
         (Mode::Live, Box::new(connect()?), Consent::Given)
     } else if std::io::stdin().is_terminal() {
-        // Plan first (reads only), show the plan, ask once.
-        let plan = sandbox::run(
+        // Plan first (reads only), show the plan, ask once; the live run may
+        // then make exactly the approved changes, in order, and no other.
+        let mut plan = sandbox::run(
             rt,
             loaded,
             RunSpec {
@@ -255,21 +261,40 @@ fn execute(
                 grant: Some(grant.clone()),
             },
         )?;
+        if !matches!(plan.outcome, RunOutcome::Succeeded { .. }) {
+            eprintln!("{header_line}: the plan did not succeed, so nothing was changed");
+            keep_plan(&mut journal, &plan, None)?;
+            plan.journal = journal;
+            return Ok(print_report(&plan, Mode::DryRun));
+        }
         if !plan.changes.is_empty() {
             eprintln!("{header_line}\nthis run will:");
             for c in &plan.changes {
-                eprintln!("  - {c}");
+                eprintln!("  - {}", printable(&c.describe()));
             }
             eprint!("apply these {} change(s)? [y/N] ", plan.changes.len());
             std::io::stderr().flush().ok();
             let mut answer = String::new();
             std::io::stdin().lock().read_line(&mut answer)?;
             if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+                let reason = format!(
+                    "the operator declined the {} planned change(s) at the prompt",
+                    plan.changes.len()
+                );
+                keep_plan(&mut journal, &plan, Some(RunOutcome::Refused { reason }))?;
                 eprintln!("not applied: nothing was changed");
+                if let Some(path) = journal.path() {
+                    eprintln!("journal: {} (the plan and the refusal)", path.display());
+                }
                 return Ok(exit::CONSENT_REFUSED);
             }
         }
-        (Mode::Live, Box::new(connect()?), Consent::Given)
+        let approved = plan.changes.into_iter().collect();
+        (
+            Mode::Live,
+            Box::new(connect()?),
+            Consent::Approved(approved),
+        )
     } else {
         (Mode::Live, Box::new(connect()?), Consent::Refused)
     };
@@ -285,13 +310,33 @@ fn execute(
             backend,
             consent,
             limits,
-            journal: create_journal(&journal_path)?,
+            journal,
             echo: true,
             replay: None,
             grant: Some(grant.clone()),
         },
     )?;
     Ok(print_report(&report, mode))
+}
+
+/// Write a planning pass into the run's journal: its records, with its own
+/// footer or `outcome` instead.
+fn keep_plan(
+    journal: &mut JournalWriter,
+    plan: &RunReport,
+    outcome: Option<RunOutcome>,
+) -> anyhow::Result<()> {
+    for record in plan.journal.records() {
+        let record = match (record, &outcome) {
+            (Record::Footer(f), Some(o)) => Record::Footer(Footer {
+                outcome: o.clone(),
+                ..f.clone()
+            }),
+            (r, _) => r.clone(),
+        };
+        journal.append(record).context("cannot write the journal")?;
+    }
+    Ok(())
 }
 
 fn create_journal(path: &std::path::Path) -> anyhow::Result<JournalWriter> {
@@ -307,39 +352,19 @@ fn create_journal(path: &std::path::Path) -> anyhow::Result<JournalWriter> {
     })
 }
 
-/// Print the outcome for the operator; returns the exit code.
+/// Print the outcome for the operator; returns the exit code. Text from the
+/// runbook is printed with control characters escaped.
 fn print_report(report: &RunReport, mode: Mode) -> u8 {
     let mut out = std::io::stdout().lock();
-    match &report.outcome {
-        RunOutcome::Succeeded {
-            summary,
-            next_steps,
-            ..
-        } => {
-            let _ = writeln!(out, "succeeded: {summary}");
-            print_changes(&mut out, &report.changes, mode);
-            if !next_steps.is_empty() {
-                let _ = writeln!(out, "next:");
-                for s in next_steps {
-                    let _ = writeln!(out, "  - {s}");
-                }
-            }
-        }
-        RunOutcome::Failed { error } => {
-            let _ = writeln!(out, "failed: {error}");
-            print_changes(&mut out, &report.changes, mode);
-        }
-        RunOutcome::Refused { reason } => {
-            let _ = writeln!(out, "refused: {reason}");
-            print_changes(&mut out, &report.changes, mode);
-        }
-        RunOutcome::Trapped { reason } => {
-            let _ = writeln!(out, "stopped: {reason}");
-            print_changes(&mut out, &report.changes, mode);
-        }
-        RunOutcome::Aborted { reason } => {
-            let _ = writeln!(out, "aborted: {reason}");
-            print_changes(&mut out, &report.changes, mode);
+    let line = transcript::outcome_line(&report.outcome);
+    let _ = writeln!(out, "{}", printable(&line));
+    print_changes(&mut out, &report.changes, mode);
+    if let RunOutcome::Succeeded { next_steps, .. } = &report.outcome
+        && !next_steps.is_empty()
+    {
+        let _ = writeln!(out, "next:");
+        for s in next_steps {
+            let _ = writeln!(out, "  - {}", printable(s));
         }
     }
     if let Some(path) = report.journal.path() {
@@ -353,7 +378,7 @@ fn print_report(report: &RunReport, mode: Mode) -> u8 {
     report.exit_code
 }
 
-fn print_changes(out: &mut impl Write, changes: &[String], mode: Mode) {
+fn print_changes(out: &mut impl Write, changes: &[Request], mode: Mode) {
     let heading = match mode {
         Mode::Live => "changed",
         Mode::DryRun => "dry run, nothing changed; would change",
@@ -365,7 +390,7 @@ fn print_changes(out: &mut impl Write, changes: &[String], mode: Mode) {
     }
     let _ = writeln!(out, "{heading}:");
     for c in changes {
-        let _ = writeln!(out, "  - {c}");
+        let _ = writeln!(out, "  - {}", printable(&c.describe()));
     }
 }
 
