@@ -488,12 +488,12 @@ impl RunState {
             (CallOutcome::of(&result), result)
         };
         let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        if request.is_mutation() && result.is_ok() {
-            self.changes.push(request.clone());
-        }
         // Refused (here or in the recording): journaled, not sent, and the run
         // stops.
         let refused = matches!(outcome, CallOutcome::Refused { .. });
+        if request.is_mutation() && result.is_ok() && !refused {
+            self.changes.push(request.clone());
+        }
         let written = self.journal.append(Record::Result(CallEnd {
             index,
             outcome,
