@@ -6,12 +6,15 @@
 //! changed component or a different engine configuration never matches.
 //!
 //! Why the bytes are trusted: `Component::deserialize` runs whatever machine
-//! code it is given, so only files this host wrote may reach it. The directory
-//! is created private (0700) and an entry is used only if it is a regular file
-//! owned by the current user, writable by no one else, and its payload matches
-//! the sha256 stored in its first 32 bytes (a torn write, a truncation or bit
-//! rot is caught; the entry is then rebuilt). Someone who can write as this
-//! user can also replace the `runbook` binary itself, so that is the boundary.
+//! code it is given, so only files this host wrote may reach it. The cache is
+//! used only if its directory is a real directory owned by the current user
+//! and writable by no one else (it is created 0700). An entry is opened
+//! without following links and used only if the opened file is owned by the
+//! current user, writable by no one else, starts with its own key, and its
+//! payload matches the sha256 stored with it (a torn write, a truncation, bit
+//! rot or an entry moved to another key is caught; it is then rebuilt).
+//! Someone who can write as this user can also replace the `runbook` binary
+//! itself, so that is the boundary.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -92,21 +95,50 @@ impl Cache {
     }
 }
 
+/// What an entry starts with: a format tag and the entry's own key, so an
+/// entry renamed or copied to another key is refused.
+fn entry_header(path: &Path) -> Option<Vec<u8>> {
+    let key = path.file_stem()?.to_str()?;
+    Some(format!("runbook-cwasm-1 {key}\n").into_bytes())
+}
+
 fn read_entry(engine: &Engine, path: &Path) -> Option<Component> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !private_dir(path.parent()?) {
+        return None;
+    }
+    // Open without following a link, then check the file actually opened.
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+    );
+    let mut file = options.open(path).ok()?;
+    let meta = file.metadata().ok()?;
     if !meta.is_file() || !owned_privately(&meta) {
         return None;
     }
-    let data = std::fs::read(path).ok()?;
-    let (digest, payload) = data.split_at_checked(32)?;
-    if Sha256::digest(payload).as_slice() != digest {
+    let mut data = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    std::io::Read::read_to_end(&mut file, &mut data).ok()?;
+    let header = entry_header(path)?;
+    let rest = data.strip_prefix(header.as_slice());
+    let Some((digest, payload)) = rest.and_then(|r| r.split_at_checked(32)) else {
+        let _ = std::fs::remove_file(path);
+        return None;
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(&header);
+    hasher.update(payload);
+    if hasher.finalize().as_slice() != digest {
         let _ = std::fs::remove_file(path);
         return None;
     }
     // SAFETY: `payload` is machine code this host compiled and wrote (see the
     // module docs for why the entry is trusted), and its digest matched, so it
-    // is byte for byte what `Component::serialize` produced. wasmtime itself
-    // refuses bytes from another engine version or configuration.
+    // is byte for byte what `Component::serialize` produced for this key.
+    // wasmtime itself refuses bytes from another engine version or
+    // configuration.
     #[allow(unsafe_code)]
     let component = unsafe { Component::deserialize(engine, payload) };
     match component {
@@ -116,6 +148,21 @@ fn read_entry(engine: &Engine, path: &Path) -> Option<Component> {
             None
         }
     }
+}
+
+/// The cache directory is used only if it is a real directory (not a link),
+/// owned by this user, and writable by no one else.
+#[cfg(unix)]
+fn private_dir(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(dir).is_ok_and(|m| {
+        m.is_dir() && m.uid() == rustix::process::geteuid().as_raw() && m.mode() & 0o022 == 0
+    })
+}
+
+#[cfg(not(unix))]
+fn private_dir(_dir: &Path) -> bool {
+    true
 }
 
 #[cfg(unix)]
@@ -138,14 +185,24 @@ fn write_entry(path: &Path, component: &Component) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)?;
+    if !private_dir(dir) {
+        return Err(std::io::Error::other(
+            "the cache directory is writable by others or not this user's",
+        ));
+    }
     let payload = component.serialize().map_err(std::io::Error::other)?;
+    let header = entry_header(path).ok_or_else(|| std::io::Error::other("a bad entry name"))?;
     let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), unique()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut f = options.open(&tmp)?;
-    f.write_all(&Sha256::digest(&payload))?;
+    let mut hasher = Sha256::new();
+    hasher.update(&header);
+    hasher.update(&payload);
+    f.write_all(&header)?;
+    f.write_all(&hasher.finalize())?;
     f.write_all(&payload)?;
     f.sync_all()?;
     drop(f);

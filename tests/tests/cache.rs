@@ -93,3 +93,49 @@ fn a_changed_component_or_engine_never_matches_an_old_entry() {
         "another engine"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_cache_directory_others_can_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = mfa_recovery();
+    load(&dir, &wasm);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_eq!(load(&dir, &wasm), Source::Compiled);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_entry_behind_a_link_or_under_another_key_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = mfa_recovery();
+    load(&dir, &wasm);
+    let entry = entries(&dir).remove(0);
+    let elsewhere = dir.path().join("elsewhere.bin");
+    std::fs::rename(&entry, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &entry).unwrap();
+    assert_eq!(
+        load(&dir, &wasm),
+        Source::Compiled,
+        "a link is not followed"
+    );
+    // A valid entry copied to another component's key is not used for it.
+    let clock = std::fs::read(crate::support::runbook_spec("clock-reader")).unwrap();
+    let clock_sha = Runtime::with_cache(Cache::disabled())
+        .unwrap()
+        .load("clock-reader", &clock)
+        .unwrap()
+        .sha256;
+    let name = entry.file_name().unwrap().to_str().unwrap();
+    let engine_part = name.split_once('-').unwrap().1;
+    std::fs::copy(
+        &elsewhere,
+        dir.path().join(format!("{clock_sha}-{engine_part}")),
+    )
+    .unwrap();
+    let rt = Runtime::with_cache(Cache::at(dir.path())).unwrap();
+    let loaded = rt.load("clock-reader", &clock).unwrap();
+    assert_eq!(loaded.source, Source::Compiled);
+    assert_eq!(loaded.manifest.name, "clock-reader");
+}
