@@ -35,6 +35,7 @@ pub struct LiveOptions {
 pub struct Live {
     runtime: tokio::runtime::Runtime,
     client: Client,
+    sts: aws_sdk_sts::Client,
 }
 
 impl Live {
@@ -66,8 +67,23 @@ impl Live {
         let config = runtime.block_on(loader.load());
         Ok(Live {
             client: Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
             runtime,
         })
+    }
+
+    /// Who the calls are made as (STS GetCallerIdentity, which needs no
+    /// permission), for the journal header; the error code if it is unknown.
+    pub fn caller(&self) -> String {
+        match self.runtime.block_on(self.sts.get_caller_identity().send()) {
+            Ok(out) => out.arn().unwrap_or("unknown").to_owned(),
+            Err(e) => format!(
+                "unknown ({})",
+                e.as_service_error()
+                    .and_then(ProvideErrorMetadata::code)
+                    .unwrap_or("no answer from STS")
+            ),
+        }
     }
 
     async fn dispatch(&self, request: &Request) -> CallResult {

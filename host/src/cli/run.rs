@@ -234,14 +234,13 @@ fn execute(
     // fails here, not after the reads.
     let mut journal = create_journal(&journal_path)?;
 
+    let live = connect()?;
+    target.insert("caller".to_owned(), live.caller());
+
     let (mode, backend, consent): (Mode, Box<dyn Backend>, Consent) = if args.dry_run {
-        (
-            Mode::DryRun,
-            Box::new(DryRun::new(connect()?)),
-            Consent::Given,
-        )
+        (Mode::DryRun, Box::new(DryRun::new(live)), Consent::Given)
     } else if args.yes {
-        (Mode::Live, Box::new(connect()?), Consent::Given)
+        (Mode::Live, Box::new(live), Consent::Given)
     } else if std::io::stdin().is_terminal() {
         // Plan first (reads only), show the plan, ask once; the live run may
         // then make exactly the approved changes, in order, and no other.
