@@ -21,7 +21,7 @@ use crate::bindings::{
 use crate::request::{CallResult, Request, Response};
 
 /// Where and as whom to reach IAM.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveOptions {
     /// A named profile from the AWS config files.
     pub profile: Option<String>,

@@ -111,6 +111,24 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e),
     };
+    // Setting up AWS (configuration, credentials, the caller's identity) is a
+    // few milliseconds of I/O: start it now, beside compiling or loading the
+    // component. `execute` uses it if the parsed flags agree.
+    let early = (!is_help(&argv) && params::find_value(&argv, "--replay").is_none()).then(|| {
+        let flag = |f: &str| params::find_value(&argv, f).and_then(|v| v.into_string().ok());
+        let options = LiveOptions {
+            profile: flag("--profile"),
+            region: flag("--region"),
+            endpoint_url: flag("--endpoint-url"),
+        };
+        std::thread::spawn(move || {
+            let connected = Live::connect(&options).map(|live| {
+                let caller = live.caller();
+                (live, caller)
+            });
+            (options, connected)
+        })
+    });
     let rt = Runtime::new()?;
     let loaded = if bytes.is_empty() {
         None
@@ -137,14 +155,18 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         eprintln!("error: {e}");
         return Ok(exit::USAGE);
     }
-    execute(&rt, &loaded, &args, params)
+    execute(&rt, &loaded, &args, params, early)
 }
+
+/// AWS set up in the background: the options used, and the client and caller.
+type EarlyLive = std::thread::JoinHandle<(LiveOptions, std::io::Result<(Live, String)>)>;
 
 fn execute(
     rt: &Runtime,
     loaded: &Loaded,
     args: &RunArgs,
     params: BTreeMap<String, String>,
+    early: Option<EarlyLive>,
 ) -> anyhow::Result<u8> {
     let limits = Limits {
         deadline: Duration::from_secs(args.deadline),
@@ -234,8 +256,17 @@ fn execute(
     // fails here, not after the reads.
     let mut journal = create_journal(&journal_path)?;
 
-    let live = connect()?;
-    target.insert("caller".to_owned(), live.caller());
+    let (live, caller) = match early.map(std::thread::JoinHandle::join) {
+        Some(Ok((used, connected))) if used == options => {
+            connected.context("cannot set up the AWS client")?
+        }
+        _ => {
+            let live = connect()?;
+            let caller = live.caller();
+            (live, caller)
+        }
+    };
+    target.insert("caller".to_owned(), caller);
 
     let (mode, backend, consent): (Mode, Box<dyn Backend>, Consent) = if args.dry_run {
         (Mode::DryRun, Box::new(DryRun::new(live)), Consent::Given)
