@@ -83,6 +83,9 @@ pub struct Header {
     pub wasm_sha256: String,
     /// The WIT contract, e.g. `runbook:runbook@0.1.0`.
     pub wit: String,
+    /// The runbook-sdk version the component was built with, if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdk_version: Option<String>,
     /// The host's version.
     pub host_version: String,
     /// The parameters the runbook was given.

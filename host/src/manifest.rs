@@ -12,6 +12,22 @@ use serde::{Deserialize, Serialize};
 /// The custom section the sdk writes the manifest into.
 pub const SECTION: &str = "runbook-manifest";
 
+/// The custom section the sdk writes its version into.
+pub const SDK_SECTION: &str = "runbook-sdk";
+
+/// The sdk version a component was built with, if it says.
+pub fn sdk_version(bytes: &[u8]) -> Option<String> {
+    wasmparser::Parser::new(0)
+        .parse_all(bytes)
+        .filter_map(Result::ok)
+        .find_map(|payload| match payload {
+            wasmparser::Payload::CustomSection(r) if r.name() == SDK_SECTION => {
+                std::str::from_utf8(r.data()).ok().map(str::to_owned)
+            }
+            _ => None,
+        })
+}
+
 /// The IAM actions the host implements, in the names IAM policies use.
 pub const KNOWN_ACTIONS: &[&str] = &[
     "iam:GetUser",

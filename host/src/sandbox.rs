@@ -182,6 +182,8 @@ pub struct Loaded {
     pub sha256: String,
     /// What it imports (all checked against the allowed set).
     pub imports: Vec<String>,
+    /// The runbook-sdk version it was built with, if it says.
+    pub sdk_version: Option<String>,
     /// Whether it was compiled now or loaded from the cache.
     pub source: Source,
     pre: RunbookPre<RunState>,
@@ -304,6 +306,7 @@ impl Runtime {
             manifest,
             sha256,
             imports,
+            sdk_version: crate::manifest::sdk_version(bytes),
             source,
             pre,
         })
@@ -647,6 +650,7 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
             runbook_version: loaded.manifest.version.clone(),
             wasm_sha256: loaded.sha256.clone(),
             wit: WIT_PACKAGE.to_owned(),
+            sdk_version: loaded.sdk_version.clone(),
             host_version: env!("CARGO_PKG_VERSION").to_owned(),
             parameters: spec.params.clone(),
             grant: grant.clone(),

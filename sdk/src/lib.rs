@@ -49,6 +49,22 @@ use __bindings::runbook::runbook as wit;
 /// it in every journal header.
 pub const WIT_VERSION: &str = "runbook:runbook@0.1.0";
 
+/// This sdk's version; `runbook!` embeds it in the component's `runbook-sdk`
+/// section, and the host records it in every journal header.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[doc(hidden)]
+pub const __SDK_VERSION_BYTES: [u8; SDK_VERSION.len()] = {
+    let bytes = SDK_VERSION.as_bytes();
+    let mut out = [0u8; SDK_VERSION.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+};
+
 /// Typed AWS IAM calls. Each is checked against the run's grant and journaled by
 /// the host; list calls return the whole list (the host paginates).
 pub mod iam {
@@ -287,8 +303,8 @@ pub fn __run<R: Runbook>(params: Vec<(String, String)>) -> Result<__bindings::Ou
 
 /// Export a [`Runbook`] implementation as the component's `run`, and embed the
 /// manifest (`runbook.toml` beside the crate's `Cargo.toml`) in the component's
-/// `runbook-manifest` custom section, where the host reads it without running
-/// any code.
+/// `runbook-manifest` custom section, and the sdk version in `runbook-sdk`,
+/// where the host reads them without running any code.
 ///
 /// `runbook!(MyRunbook)` reads `runbook.toml`; `runbook!(MyRunbook, "path")`
 /// reads another file, relative to the crate root.
@@ -307,6 +323,12 @@ macro_rules! runbook {
             $manifest
         ))
         .len()] = *include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $manifest));
+
+        #[doc(hidden)]
+        #[unsafe(link_section = "runbook-sdk")]
+        #[used]
+        static __RUNBOOK_SDK_VERSION: [u8; $crate::__SDK_VERSION_BYTES.len()] =
+            $crate::__SDK_VERSION_BYTES;
 
         #[doc(hidden)]
         struct __RunbookExport;

@@ -45,6 +45,7 @@ pub fn main(args: InspectArgs) -> anyhow::Result<u8> {
             "manifest": m,
             "wasm_sha256": loaded.sha256,
             "wit": wit,
+            "sdk_version": loaded.sdk_version,
             "imports": loaded.imports,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -54,6 +55,13 @@ pub fn main(args: InspectArgs) -> anyhow::Result<u8> {
     println!("  {}", m.description);
     println!("wasm sha256: {}", loaded.sha256);
     println!("wit:         {wit}");
+    println!(
+        "sdk:         {}",
+        loaded
+            .sdk_version
+            .as_deref()
+            .unwrap_or("unknown (not built with runbook-sdk)")
+    );
     println!("parameters:");
     for p in &m.params {
         let req = if p.required { "required" } else { "optional" };
