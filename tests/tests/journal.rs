@@ -19,16 +19,11 @@ fn journal(dir: &tempfile::TempDir, content: &str) -> PathBuf {
     p
 }
 
-/// The seed journal with line `n` (1-based) edited by `edit`, and the chain
-/// recomputed so that only the edit itself is wrong.
-fn rechained(n: usize, edit: impl Fn(&mut Value)) -> String {
+/// Lines of JSON chained afresh: each `prev` is the hash of the line before.
+fn chain(lines: impl IntoIterator<Item = Value>) -> String {
     let mut prev = GENESIS.to_owned();
     let mut out = String::new();
-    for (i, line) in seed().lines().enumerate() {
-        let mut v: Value = serde_json::from_str(line).unwrap();
-        if i + 1 == n {
-            edit(&mut v);
-        }
+    for mut v in lines {
         v["prev"] = Value::String(prev.clone());
         let text = serde_json::to_string(&v).unwrap();
         prev = line_hash(&text);
@@ -36,6 +31,22 @@ fn rechained(n: usize, edit: impl Fn(&mut Value)) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The seed journal's lines as JSON.
+fn seed_lines() -> Vec<Value> {
+    seed()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The seed journal with line `n` (1-based) edited by `edit`, and the chain
+/// recomputed so that only the edit itself is wrong.
+fn rechained(n: usize, edit: impl Fn(&mut Value)) -> String {
+    let mut lines = seed_lines();
+    edit(&mut lines[n - 1]);
+    chain(lines)
 }
 
 /// `runbook verify` and `runbook replay` of `path` both exit 7 with `needle`.
@@ -231,23 +242,9 @@ fn a_call_without_an_outcome_is_named_even_with_a_footer() {
     let dir = tempfile::tempdir().unwrap();
     // Drop lines 13-14 (the result of the last call, a log) and re-chain: a
     // call whose fate is unknown, then a footer.
-    let seed = seed();
-    let kept: Vec<&str> = seed
-        .lines()
-        .enumerate()
-        .filter(|(i, _)| *i != 12 && *i != 13)
-        .map(|(_, l)| l)
-        .collect();
-    let mut prev = GENESIS.to_owned();
-    let mut text = String::new();
-    for line in kept {
-        let mut v: Value = serde_json::from_str(line).unwrap();
-        v["prev"] = Value::String(prev.clone());
-        let l = serde_json::to_string(&v).unwrap();
-        prev = line_hash(&l);
-        text.push_str(&l);
-        text.push('\n');
-    }
+    let mut lines = seed_lines();
+    lines.drain(12..14);
+    let text = chain(lines);
     let p = journal(&dir, &text);
     both_reject(
         &p,

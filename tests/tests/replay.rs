@@ -5,16 +5,36 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use runbook_host::journal::{Journal, Mode, RunOutcome};
+
 use crate::support::{root, run, text};
+
+const SEED: &str = "tests/fixtures/seed-case/journal.jsonl";
+
+/// `runbook run mfa-recovery --user USER --replay SEED --journal (temporary)
+/// EXTRA...`; the output and the journal it wrote, which must verify.
+fn run_replaying_seed(user: &str, extra: &[&str]) -> (std::process::Output, Journal) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("replay.jsonl");
+    let mut args = vec![
+        "run",
+        "mfa-recovery",
+        "--user",
+        user,
+        "--replay",
+        SEED,
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    let written = Journal::read(&journal).unwrap_or_else(|e| panic!("{e}: {:?}", text(&out)));
+    (out, written)
+}
 
 #[test]
 fn replaying_the_seed_fixture_matches_and_exits_zero() {
-    let out = run(&[
-        "replay",
-        "tests/fixtures/seed-case/journal.jsonl",
-        "--runbook",
-        "mfa-recovery",
-    ]);
+    let out = run(&["replay", SEED, "--runbook", "mfa-recovery"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
@@ -25,21 +45,8 @@ fn replaying_the_seed_fixture_matches_and_exits_zero() {
 
 #[test]
 fn run_with_replay_prints_what_a_real_run_prints_and_sends_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("demo.jsonl");
-    let out = run(&[
-        "run",
-        "mfa-recovery",
-        "--user",
-        "mfa-test",
-        "--replay",
-        "tests/fixtures/seed-case/journal.jsonl",
-        "--journal",
-        journal.to_str().unwrap(),
-        // No endpoint, no credentials needed: a live call would fail.
-        "--endpoint-url",
-        "http://127.0.0.1:9",
-    ]);
+    // No endpoint, no credentials needed: a live call would fail.
+    let (out, written) = run_replaying_seed("mfa-test", &["--endpoint-url", "http://127.0.0.1:9"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
@@ -50,29 +57,15 @@ fn run_with_replay_prints_what_a_real_run_prints_and_sends_nothing() {
         stdout.contains("delete virtual MFA device arn:aws:iam::123456789012:mfa/mfa-test"),
         "{stdout}"
     );
-    let written = runbook_host::journal::Journal::read(&journal).unwrap();
-    assert_eq!(written.header.mode, runbook_host::journal::Mode::Replay);
+    assert_eq!(written.header.mode, Mode::Replay);
 }
 
 #[test]
 fn replay_with_other_parameters_diverges_at_the_first_call() {
-    let out = run(&[
-        "run",
-        "mfa-recovery",
-        "--user",
-        "alice",
-        "--replay",
-        "tests/fixtures/seed-case/journal.jsonl",
-        "--journal",
-        tempfile::tempdir()
-            .unwrap()
-            .path()
-            .join("j")
-            .to_str()
-            .unwrap(),
-    ]);
+    let (out, written) = run_replaying_seed("alice", &[]);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(6), "{stdout}");
+    assert!(matches!(written.footer.outcome, RunOutcome::Aborted { .. }));
     assert!(
         stdout.contains("replay diverged at call 0 (list-mfa-devices)"),
         "{stdout}"
@@ -139,12 +132,7 @@ fn a_changed_argument_in_the_runbook_source_fails_replay_at_that_call() {
             "list_virtual_mfa_devices(AssignmentStatus::Any)",
         )
     });
-    let out = run(&[
-        "replay",
-        "tests/fixtures/seed-case/journal.jsonl",
-        "--runbook",
-        wasm.to_str().unwrap(),
-    ]);
+    let out = run(&["replay", SEED, "--runbook", wasm.to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(6), "{stdout}{stderr}");
     assert!(
@@ -165,19 +153,7 @@ fn a_changed_argument_in_the_runbook_source_fails_replay_at_that_call() {
 
 #[test]
 fn a_narrower_grant_than_the_recordings_diverges_at_the_call_it_denies() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(&[
-        "run",
-        "mfa-recovery",
-        "--user",
-        "mfa-test",
-        "--replay",
-        "tests/fixtures/seed-case/journal.jsonl",
-        "--deny",
-        "iam:DeleteVirtualMFADevice",
-        "--journal",
-        dir.path().join("j").to_str().unwrap(),
-    ]);
+    let (out, written) = run_replaying_seed("mfa-test", &["--deny", "iam:DeleteVirtualMFADevice"]);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(6), "{stdout}");
     assert!(
@@ -187,4 +163,5 @@ fn a_narrower_grant_than_the_recordings_diverges_at_the_call_it_denies() {
         "{stdout}"
     );
     assert!(stdout.contains("expected: allowed"), "{stdout}");
+    assert!(matches!(written.footer.outcome, RunOutcome::Aborted { .. }));
 }
