@@ -52,6 +52,7 @@ fn spec(params: BTreeMap<String, String>, replay: Option<Replayer>) -> RunSpec {
         echo: false,
         replay,
         grant: None,
+        resumes: None,
     }
 }
 

@@ -16,12 +16,12 @@ wasmtime::component::bindgen!({
 
 pub use runbook::runbook::clock::Instant;
 pub use runbook::runbook::iam::{
-    AssignmentStatus, IamError, MfaDevice, ServiceError, User, VirtualMfaDevice,
+    Applied, AssignmentStatus, IamError, MfaDevice, ServiceError, User, VirtualMfaDevice,
 };
 pub use runbook::runbook::log::Level;
 
 /// The WIT package and version the host implements; recorded in journal headers.
-pub const WIT_PACKAGE: &str = "runbook:runbook@0.1.0";
+pub const WIT_PACKAGE: &str = "runbook:runbook@0.2.0";
 
 impl IamError {
     /// The error in words for the operator.

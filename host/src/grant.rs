@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::IamError;
-use crate::manifest::{Manifest, Scope};
+use crate::manifest::{Manifest, Scope, is_iam_user_name};
 use crate::request::{Request, Response};
 
 /// One bound capability: an action and the resource it covers in this run.
@@ -176,6 +176,15 @@ impl Grant {
         let Some(action) = request.action() else {
             return Ok(());
         };
+        // Whatever the scope (`*` too): IAM takes a missing user name as the
+        // caller, and a malformed one is never a user this run may touch.
+        if let Some(user) = request.user_name()
+            && !is_iam_user_name(user)
+        {
+            return Err(format!(
+                "{action} with a user-name argument that is not an IAM user name (1 to 64 letters, digits and +=,.@_-; IAM would act on the caller if it were missing)"
+            ));
+        }
         let mut rules = self.rules.iter().filter(|r| r.action == action).peekable();
         if rules.peek().is_none() {
             return Err(format!("{action} is not in the runbook's grant"));
@@ -198,13 +207,13 @@ impl Grant {
                     .owners
                     .get(serial_number)
                     .is_some_and(|owner| owner.eq_ignore_ascii_case(user)),
-                Request::ListVirtualMfaDevices { .. } | Request::ClockNow => false,
+                Request::ListVirtualMfaDevices { .. }
+                | Request::ClockNow
+                | Request::ClockSleep { .. } => false,
             }
         });
-        if allowed {
-            Ok(())
-        } else {
-            Err(format!(
+        if !allowed {
+            return Err(format!(
                 "{action} on this resource is outside the grant ({})",
                 self.rules
                     .iter()
@@ -212,8 +221,24 @@ impl Grant {
                     .map(|r| r.resource.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
-            ))
+            ));
         }
+        // Whatever the scope: a device is detached only from the user this
+        // run saw it attached to, as a virtual one is deleted only once seen.
+        if let Request::DeactivateMfaDevice {
+            user_name,
+            serial_number,
+        } = request
+            && !observed
+                .owners
+                .get(serial_number)
+                .is_some_and(|owner| owner.eq_ignore_ascii_case(user_name))
+        {
+            return Err(format!(
+                "{action} of a device this run has not seen attached to that user (list the user's MFA devices first)"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -260,7 +285,68 @@ resource = "user/{user}"
             user_name: "mfa-test".into(),
             serial_number: "x".into(),
         };
-        assert!(g.check(&own, &Observed::default()).is_ok());
+        assert!(g.check(&own, &seen("mfa-test", "x")).is_ok());
+    }
+
+    /// What a run knows after listing `user`'s devices and finding `serial`.
+    fn seen(user: &str, serial: &str) -> Observed {
+        let mut o = Observed::default();
+        o.learn(
+            &Request::ListMfaDevices {
+                user_name: user.into(),
+            },
+            &Response::MfaDevices(vec![MfaDevice {
+                user_name: user.into(),
+                serial_number: serial.into(),
+                enable_date: "2026-01-01T00:00:00Z".into(),
+            }]),
+        );
+        o
+    }
+
+    #[test]
+    fn a_device_is_deactivated_only_once_seen_attached_to_that_user() {
+        let star = Grant {
+            rules: vec![Rule {
+                action: "iam:DeactivateMFADevice".into(),
+                resource: "*".into(),
+            }],
+        };
+        let deactivate = |user: &str| Request::DeactivateMfaDevice {
+            user_name: user.into(),
+            serial_number: "GAHT12345678".into(),
+        };
+        let err = star
+            .check(&deactivate("mfa-test"), &Observed::default())
+            .unwrap_err();
+        assert!(err.contains("has not seen attached to that user"), "{err}");
+        let seen = seen("alice", "GAHT12345678");
+        assert!(star.check(&deactivate("alice"), &seen).is_ok());
+        assert!(
+            star.check(&deactivate("mfa-test"), &seen).is_err(),
+            "alice's device, claimed for another user"
+        );
+    }
+
+    #[test]
+    fn a_user_name_that_is_not_one_is_denied_whatever_the_scope() {
+        let star = Grant {
+            rules: vec![Rule {
+                action: "iam:ListMFADevices".into(),
+                resource: "*".into(),
+            }],
+        };
+        for bad in ["", "a b", "x/y", &"a".repeat(65)] {
+            let err = star
+                .check(
+                    &Request::ListMfaDevices {
+                        user_name: bad.into(),
+                    },
+                    &Observed::default(),
+                )
+                .unwrap_err();
+            assert!(err.contains("not an IAM user name"), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -186,6 +186,7 @@ impl Harness {
                 echo: false,
                 replay,
                 grant,
+                resumes: None,
             },
         )
         .context("running the runbook")?;

@@ -81,7 +81,7 @@ pub struct Header {
     pub runbook_version: String,
     /// The sha256 of the component that ran.
     pub wasm_sha256: String,
-    /// The WIT contract, e.g. `runbook:runbook@0.1.0`.
+    /// The WIT contract, e.g. `runbook:runbook@0.2.0`.
     pub wit: String,
     /// The runbook-sdk version the component was built with, if it says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +99,21 @@ pub struct Header {
     pub target: BTreeMap<String, String>,
     /// When the run started, RFC 3339 UTC.
     pub started_at: String,
+    /// The journal of the run this one resumes (`runbook run --resume`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumes: Option<Resumes>,
+}
+
+/// The run a resumed run continues: its journal, pinned by its last line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resumes {
+    /// The journal resumed, as the operator named it.
+    pub journal: String,
+    /// The sha256 of its last line when it was resumed.
+    pub last_hash: String,
+    /// How many of its calls were answered from it (not sent again).
+    pub calls_reused: u32,
 }
 
 /// A call's intent.
@@ -120,6 +135,26 @@ pub struct CallEnd {
     pub outcome: CallOutcome,
     /// How long the backend took, in microseconds.
     pub duration_us: u64,
+    /// The failed attempts before the one that answered (throttling, IAM's
+    /// transient conflicts), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<String>,
+    /// Answered from the journal this run resumes: not sent again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resumed: bool,
+}
+
+impl CallEnd {
+    /// The end of call `index`, answered at once.
+    pub fn new(index: u32, outcome: CallOutcome) -> CallEnd {
+        CallEnd {
+            index,
+            outcome,
+            duration_us: 0,
+            retries: Vec::new(),
+            resumed: false,
+        }
+    }
 }
 
 /// What happened to one call.
@@ -151,6 +186,12 @@ pub enum CallOutcome {
     /// Replay could not answer (the request diverged, or the recording is
     /// bad): not sent; the run stopped.
     Unanswered {
+        /// Why.
+        reason: String,
+    },
+    /// The run's deadline passed while the call was in flight: it was cut
+    /// short and may or may not have reached IAM; the run stopped.
+    Cut {
         /// Why.
         reason: String,
     },
@@ -263,10 +304,16 @@ pub fn line_hash(line: &str) -> String {
 
 /// Appends records to a journal, chaining and flushing each.
 pub struct JournalWriter {
-    sink: Option<File>,
+    sink: Option<Sink>,
     path: Option<PathBuf>,
     prev: String,
     records: Vec<Record>,
+}
+
+/// Where a journal's lines go: a file (synced at the footer), or any writer.
+enum Sink {
+    File(File),
+    Writer(Box<dyn Write + Send>),
 }
 
 impl std::fmt::Debug for JournalWriter {
@@ -289,6 +336,15 @@ impl JournalWriter {
         }
     }
 
+    /// A journal written to `writer`, keeping its records in memory too
+    /// (tests of a journal that fails part-way, e.g. a full disk).
+    pub fn to_writer(writer: impl Write + Send + 'static) -> JournalWriter {
+        JournalWriter {
+            sink: Some(Sink::Writer(Box::new(writer))),
+            ..JournalWriter::in_memory()
+        }
+    }
+
     /// A journal written to `path`, which must not exist yet: a journal is
     /// evidence and is never overwritten. The file is private to its owner.
     pub fn create(path: &Path) -> io::Result<JournalWriter> {
@@ -301,7 +357,7 @@ impl JournalWriter {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(path)?;
         Ok(JournalWriter {
-            sink: Some(file),
+            sink: Some(Sink::File(file)),
             path: Some(path.to_owned()),
             prev: GENESIS.to_owned(),
             records: Vec::new(),
@@ -315,26 +371,33 @@ impl JournalWriter {
             prev: &self.prev,
         })
         .map_err(io::Error::other)?;
-        if let Some(file) = &mut self.sink {
-            let mut bytes = Vec::with_capacity(line.len() + 1);
-            bytes.extend_from_slice(line.as_bytes());
-            bytes.push(b'\n');
-            file.write_all(&bytes)?;
-            if matches!(record, Record::Footer(_)) {
-                file.sync_all()?;
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        match &mut self.sink {
+            Some(Sink::File(file)) => {
+                file.write_all(&bytes)?;
+                if matches!(record, Record::Footer(_)) {
+                    file.sync_all()?;
+                }
             }
+            Some(Sink::Writer(w)) => {
+                w.write_all(&bytes)?;
+                w.flush()?;
+            }
+            None => {}
         }
         self.prev = line_hash(&line);
         // A file journal is read back from the file; only an in-memory one
         // keeps its records (a long run must not grow the host's memory).
-        if self.sink.is_none() {
+        if !matches!(self.sink, Some(Sink::File(_))) {
             self.records.push(record);
         }
         Ok(())
     }
 
-    /// The records written so far, for an in-memory journal (a file journal
-    /// keeps none: read the file).
+    /// The records written so far, for a journal that is not a file (a file
+    /// journal keeps none: read the file).
     pub fn records(&self) -> &[Record] {
         &self.records
     }
@@ -438,22 +501,88 @@ pub struct Journal {
     pub last_hash: String,
 }
 
-impl Journal {
-    /// Read and verify the journal at `path`.
-    pub fn read(path: &Path) -> Result<Journal, JournalError> {
+/// The most a journal file may hold. A run's journal is bounded by its
+/// limits (1,000 calls of at most 4 KiB arguments, 1 MiB of logs and
+/// outcome by default) to a few MiB; the cap keeps a hostile "journal" (a
+/// device, a huge file) from exhausting memory.
+pub const MAX_JOURNAL_BYTES: u64 = 256 << 20;
+
+/// A journal read and verified as far as it goes, with or without a footer:
+/// the record of a run that crashed, was killed, or was cut off.
+#[derive(Debug, Clone)]
+pub struct Partial {
+    /// The header.
+    pub header: Header,
+    /// Every record verified, header (and footer, if any) included.
+    pub records: Vec<Record>,
+    /// The footer, if the run wrote one.
+    pub footer: Option<Footer>,
+    /// The hash of the last verified line.
+    pub last_hash: String,
+    /// How many lines were verified.
+    pub lines: usize,
+    /// The file ended in a partly written line (no newline, not JSON), left
+    /// out: the process died while writing it.
+    pub torn: bool,
+}
+
+impl Partial {
+    /// Read and verify the journal at `path`, footer or not.
+    pub fn read(path: &Path) -> Result<Partial, JournalError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| JournalError::Io {
+        let text = read_capped(path).map_err(|source| JournalError::Io {
             path: shown.clone(),
             source,
         })?;
-        Journal::parse(&shown, &text)
+        Partial::parse(&shown, &text)
     }
 
-    /// Verify journal text; `path` names it in errors.
-    pub fn parse(path: &str, text: &str) -> Result<Journal, JournalError> {
+    /// The call whose intent is the journal's last call record and which has
+    /// no outcome: it was about to be sent, or sent, when the run died.
+    pub fn open_call(&self) -> Option<&Call> {
+        match self
+            .records
+            .iter()
+            .rev()
+            .find(|r| !matches!(r, Record::Log(_)))
+        {
+            Some(Record::Call(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The journal, if it is complete (ends with a footer).
+    pub fn complete(self, path: &str) -> Result<Journal, JournalError> {
+        let Some(footer) = self.footer else {
+            return Err(JournalError::Truncated {
+                path: path.to_owned(),
+                line: self.lines,
+            });
+        };
+        Ok(Journal {
+            header: self.header,
+            records: self.records,
+            footer,
+            last_hash: self.last_hash,
+        })
+    }
+
+    /// Verify journal text, footer or not; `path` names it in errors.
+    pub fn parse(path: &str, text: &str) -> Result<Partial, JournalError> {
         let path = path.to_owned();
         if text.trim().is_empty() {
             return Err(JournalError::Empty { path });
+        }
+        // A last line without its newline that is not JSON was being written
+        // when the process died: leave it out, and say so.
+        let mut text = text;
+        let mut torn = false;
+        if !text.ends_with('\n') {
+            let start = text.rfind('\n').map_or(0, |i| i + 1);
+            if start > 0 && serde_json::from_str::<Value>(&text[start..]).is_err() {
+                text = &text[..start];
+                torn = true;
+            }
         }
         let mut prev_hash = GENESIS.to_owned();
         let mut records = Vec::new();
@@ -561,18 +690,51 @@ impl Journal {
         let Some(Record::Header(header)) = records.first().cloned() else {
             unreachable!("line 1 was checked to be a header");
         };
-        let Some(Record::Footer(footer)) = records.last().cloned() else {
-            return Err(JournalError::Truncated {
-                path,
-                line: last_line,
-            });
+        let footer = match records.last() {
+            Some(Record::Footer(f)) => Some(f.clone()),
+            _ => None,
         };
-        Ok(Journal {
+        Ok(Partial {
             header,
             records,
             footer,
             last_hash: prev_hash,
+            lines: last_line,
+            torn,
         })
+    }
+}
+
+/// Read a journal file: a regular file of at most [`MAX_JOURNAL_BYTES`].
+fn read_capped(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other(
+            "not a regular file (a journal is a file `runbook run` wrote)",
+        ));
+    }
+    let mut text = String::new();
+    file.take(MAX_JOURNAL_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_JOURNAL_BYTES {
+        return Err(io::Error::other(format!(
+            "larger than {} MiB, more than any run writes",
+            MAX_JOURNAL_BYTES >> 20
+        )));
+    }
+    Ok(text)
+}
+
+impl Journal {
+    /// Read and verify the journal at `path`; it must be complete.
+    pub fn read(path: &Path) -> Result<Journal, JournalError> {
+        Partial::read(path)?.complete(&path.display().to_string())
+    }
+
+    /// Verify journal text, which must be complete; `path` names it in errors.
+    pub fn parse(path: &str, text: &str) -> Result<Journal, JournalError> {
+        Partial::parse(path, text)?.complete(path)
     }
 
     /// Each call with its outcome, in order.

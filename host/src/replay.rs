@@ -5,9 +5,14 @@
 //! argument); a call the recording does not have, or a recorded call the
 //! runbook never made, is a divergence too. The error names the call index,
 //! the operation, and shows expected and actual side by side.
+//!
+//! A resumed run (`runbook run --resume JOURNAL`) replays only a prefix of a
+//! journal: every call up to the last mutation that IAM settled, so no change
+//! that was made is sent twice; from there on the run is live again.
 
+use crate::bindings::IamError;
 use crate::grant::access_denied;
-use crate::journal::{Call, CallEnd, CallOutcome, Journal, Record, RunOutcome};
+use crate::journal::{Call, CallEnd, CallOutcome, Journal, Partial, Record, RunOutcome};
 use crate::request::{CallResult, Request, Response};
 use crate::sandbox::Abort;
 
@@ -29,31 +34,66 @@ pub struct Divergence {
 #[derive(Debug)]
 pub struct Replayer {
     source: String,
-    calls: Vec<(usize, Call, CallEnd)>,
-    outcome: RunOutcome,
+    /// Each call: its line in the recording, its intent, and its outcome
+    /// (none for a call the recorded run died in).
+    calls: Vec<(usize, Call, Option<CallEnd>)>,
+    /// How the recorded run ended (a full replay must end the same way).
+    outcome: Option<RunOutcome>,
+    /// For a resume: the calls below this index are answered from the
+    /// recording, the rest go live.
+    until: Option<u32>,
 }
 
 impl Replayer {
-    /// Answer from `journal`, which `source` names in errors.
+    /// Answer every call from `journal`, which `source` names in errors.
     pub fn new(source: &str, journal: &Journal) -> Replayer {
-        let mut calls = Vec::new();
-        let mut pending: Option<(usize, Call)> = None;
-        for (i, r) in journal.records.iter().enumerate() {
-            match r {
-                Record::Call(c) => pending = Some((i + 1, c.clone())),
-                Record::Result(e) => {
-                    if let Some((line, c)) = pending.take() {
-                        calls.push((line, c, e.clone()));
-                    }
-                }
-                _ => {}
+        Replayer {
+            source: source.to_owned(),
+            calls: calls_of(&journal.records),
+            outcome: Some(journal.footer.outcome.clone()),
+            until: None,
+        }
+    }
+
+    /// Answer the calls of `journal` up to where a resumed run goes live
+    /// again: through the last mutation IAM answered with success, or up to
+    /// (not including) a later mutation whose outcome is unknown (sent, or
+    /// about to be, when the run died or its deadline cut it), which is sent
+    /// again so IAM's answer decides. Reads after that point are made again:
+    /// they may have been stale.
+    pub fn resuming(source: &str, journal: &Partial) -> Replayer {
+        let calls = calls_of(&journal.records);
+        let mut until = 0;
+        for (_, call, end) in &calls {
+            if !call.request.is_mutation() {
+                continue;
+            }
+            match end.as_ref().map(|e| &e.outcome) {
+                Some(CallOutcome::Ok { .. }) => until = call.index + 1,
+                None | Some(CallOutcome::Cut { .. }) => until = call.index,
+                Some(CallOutcome::Error {
+                    error: IamError::ServiceFailure(e),
+                }) if e.code == "Transport" => until = call.index,
+                Some(_) => {}
             }
         }
         Replayer {
             source: source.to_owned(),
             calls,
-            outcome: journal.footer.outcome.clone(),
+            outcome: None,
+            until: Some(until),
         }
+    }
+
+    /// Whether call `index` is answered from the recording (always, in a
+    /// full replay; in a resume, only before the point where it goes live).
+    pub fn answers(&self, index: u32) -> bool {
+        self.until.is_none_or(|until| index < until)
+    }
+
+    /// For a resume, how many calls are answered from the recording.
+    pub fn resume_point(&self) -> Option<u32> {
+        self.until
     }
 
     /// The recorded answer to call `index`, if `request` is what was recorded.
@@ -93,6 +133,19 @@ impl Replayer {
             }
             .into());
         }
+        let bad = |what: String| {
+            Abort::BadRecording(format!(
+                "{}:{}: the recorded answer to call {index} ({}) {what}",
+                self.source,
+                line + 1,
+                request.op()
+            ))
+        };
+        let Some(end) = end else {
+            return Err(bad(
+                "is missing: the recorded run died during this call".into()
+            ));
+        };
         let was_denied = matches!(end.outcome, CallOutcome::Denied { .. });
         if denied.is_some() != was_denied {
             let now = denied.map_or("allowed".to_owned(), |r| format!("denied ({r})"));
@@ -105,23 +158,18 @@ impl Replayer {
             }
             .into());
         }
-        let bad = |what: String| {
-            Abort::BadRecording(format!(
-                "{}:{}: the recorded answer to call {index} ({}) {what}",
-                self.source,
-                line + 1,
-                request.op()
-            ))
-        };
         // The answer the runbook gets, checked against the call's type; the
         // outcome is rebuilt from it, so nothing the recording adds (an
         // unknown field, a seed) is copied into the new journal.
         let result = match &end.outcome {
             CallOutcome::Ok { value } => Ok(Response::from_value(request, value.clone())
                 .map_err(|e| bad(format!("does not fit its type: {e}")))?),
-            CallOutcome::Error { .. } if request == &Request::ClockNow => {
+            CallOutcome::Error { .. }
+                if matches!(request, Request::ClockNow | Request::ClockSleep { .. }) =>
+            {
                 return Err(bad("is an error, which the clock never answers".into()));
             }
+            CallOutcome::Cut { reason } => Err(crate::backend::cut_error(reason)),
             CallOutcome::Error { error } => Err(error.clone()),
             CallOutcome::Denied { .. } => Err(access_denied(request)),
             CallOutcome::Planned | CallOutcome::Refused { .. } if !request.is_mutation() => {
@@ -135,7 +183,9 @@ impl Replayer {
             }
         };
         let outcome = match &end.outcome {
-            CallOutcome::Denied { .. } | CallOutcome::Refused { .. } => end.outcome.clone(),
+            CallOutcome::Denied { .. } | CallOutcome::Refused { .. } | CallOutcome::Cut { .. } => {
+                end.outcome.clone()
+            }
             _ => CallOutcome::of(&result),
         };
         Ok((outcome, result))
@@ -144,15 +194,19 @@ impl Replayer {
     /// Check, at the end of the run, that every recorded call was made and
     /// the run ended as the recording did.
     pub fn finished(&self, made: u32, outcome: &RunOutcome) -> Result<(), Divergence> {
+        let Some(recorded) = &self.outcome else {
+            // A resume went live after the recording: nothing to compare.
+            return Ok(());
+        };
         match self.calls.get(made as usize) {
-            None if outcome == &self.outcome => Ok(()),
+            None if outcome == recorded => Ok(()),
             None => Err(Divergence {
                 index: made,
                 op: "(end of run)".to_owned(),
                 what: "every call matched, but the run ended differently".to_owned(),
                 diff: format!(
                     "  expected: {}\n  actual:   {}",
-                    crate::transcript::outcome_line(&self.outcome),
+                    crate::transcript::outcome_line(recorded),
                     crate::transcript::outcome_line(outcome)
                 ),
             }),
@@ -170,6 +224,25 @@ impl Replayer {
             }),
         }
     }
+}
+
+/// Each call of `records` with its line number and outcome, if it has one.
+fn calls_of(records: &[Record]) -> Vec<(usize, Call, Option<CallEnd>)> {
+    let mut calls = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        match r {
+            Record::Call(c) => calls.push((i + 1, c.clone(), None)),
+            Record::Result(e) => {
+                if let Some((_, c, end @ None)) = calls.last_mut()
+                    && c.index == e.index
+                {
+                    *end = Some(e.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    calls
 }
 
 fn show(request: &Request) -> String {

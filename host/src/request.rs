@@ -7,7 +7,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::bindings::{AssignmentStatus, IamError, Instant, MfaDevice, User, VirtualMfaDevice};
+use crate::bindings::{
+    Applied, AssignmentStatus, IamError, Instant, MfaDevice, User, VirtualMfaDevice,
+};
 
 /// One call from a runbook to the host, with its arguments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +44,11 @@ pub enum Request {
     },
     /// The wall clock (no IAM action; recorded so replay is deterministic).
     ClockNow,
+    /// A wait (no IAM action; recorded, and instant in replay).
+    ClockSleep {
+        /// How long.
+        milliseconds: u32,
+    },
 }
 
 impl Request {
@@ -54,6 +61,7 @@ impl Request {
             Request::DeactivateMfaDevice { .. } => "deactivate-mfa-device",
             Request::DeleteVirtualMfaDevice { .. } => "delete-virtual-mfa-device",
             Request::ClockNow => "clock-now",
+            Request::ClockSleep { .. } => "clock-sleep",
         }
     }
 
@@ -66,7 +74,7 @@ impl Request {
             Request::ListVirtualMfaDevices { .. } => Some("iam:ListVirtualMFADevices"),
             Request::DeactivateMfaDevice { .. } => Some("iam:DeactivateMFADevice"),
             Request::DeleteVirtualMfaDevice { .. } => Some("iam:DeleteVirtualMFADevice"),
-            Request::ClockNow => None,
+            Request::ClockNow | Request::ClockSleep { .. } => None,
         }
     }
 
@@ -77,6 +85,20 @@ impl Request {
             self,
             Request::DeactivateMfaDevice { .. } | Request::DeleteVirtualMfaDevice { .. }
         )
+    }
+
+    /// The user-name argument of the call, if it has one: it must be a valid IAM user
+    /// name whatever the grant says (IAM takes a missing one as the caller).
+    pub fn user_name(&self) -> Option<&str> {
+        match self {
+            Request::GetUser { user_name }
+            | Request::ListMfaDevices { user_name }
+            | Request::DeactivateMfaDevice { user_name, .. } => Some(user_name),
+            Request::ListVirtualMfaDevices { .. }
+            | Request::DeleteVirtualMfaDevice { .. }
+            | Request::ClockNow
+            | Request::ClockSleep { .. } => None,
+        }
     }
 
     /// The change in words, for plans and consent prompts.
@@ -98,6 +120,7 @@ impl Request {
                 format!("delete virtual MFA device {serial_number}")
             }
             Request::ClockNow => "read the clock".to_owned(),
+            Request::ClockSleep { milliseconds } => format!("wait {milliseconds} ms"),
         }
     }
 
@@ -113,7 +136,9 @@ impl Request {
                 serial_number,
             } => user_name.len().max(serial_number.len()),
             Request::DeleteVirtualMfaDevice { serial_number } => serial_number.len(),
-            Request::ListVirtualMfaDevices { .. } | Request::ClockNow => 0,
+            Request::ListVirtualMfaDevices { .. }
+            | Request::ClockNow
+            | Request::ClockSleep { .. } => 0,
         }
     }
 }
@@ -165,7 +190,9 @@ impl Response {
             Request::ListVirtualMfaDevices { .. } => {
                 Response::VirtualMfaDevices(serde_json::from_value(value)?)
             }
-            Request::DeactivateMfaDevice { .. } | Request::DeleteVirtualMfaDevice { .. } => {
+            Request::DeactivateMfaDevice { .. }
+            | Request::DeleteVirtualMfaDevice { .. }
+            | Request::ClockSleep { .. } => {
                 let () = serde_json::from_value(value)?;
                 Response::Done
             }
@@ -215,6 +242,16 @@ impl FromResponse for () {
     fn from_response(r: Response) -> Result<Self, Response> {
         match r {
             Response::Done | Response::Planned => Ok(()),
+            other => Err(other),
+        }
+    }
+}
+
+impl FromResponse for Applied {
+    fn from_response(r: Response) -> Result<Self, Response> {
+        match r {
+            Response::Done => Ok(Applied::Done),
+            Response::Planned => Ok(Applied::Planned),
             other => Err(other),
         }
     }

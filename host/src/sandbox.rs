@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -25,13 +26,14 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::backend::Backend;
 use crate::bindings::runbook::runbook::{clock, iam, log};
 use crate::bindings::{
-    AssignmentStatus, IamError, Instant, Level, MfaDevice, Runbook, RunbookPre, User,
+    Applied, AssignmentStatus, IamError, Instant, Level, MfaDevice, Runbook, RunbookPre, User,
     VirtualMfaDevice, WIT_PACKAGE,
 };
 use crate::cache::{Cache, Source};
 use crate::grant::{Grant, Observed, access_denied};
 use crate::journal::{
-    Call, CallEnd, CallOutcome, Footer, Header, JournalWriter, LogLine, Mode, Record, RunOutcome,
+    Call, CallEnd, CallOutcome, Footer, Header, JournalWriter, LogLine, Mode, Record, Resumes,
+    RunOutcome,
 };
 use crate::manifest::{Manifest, ManifestError};
 use crate::replay::Replayer;
@@ -105,17 +107,19 @@ pub enum Abort {
     Journal(#[source] std::io::Error),
     /// A call was sent, but its outcome could not be journaled.
     #[error(
-        "{call} was sent to IAM and {}, but its outcome could not be journaled ({source}); check IAM before running again",
-        if *succeeded { "succeeded" } else { "failed" }
+        "{call}: sent to IAM and {ended}, but the journal could not record it ({source}); check IAM before running again"
     )]
     Unrecorded {
         /// The call, in words.
         call: String,
-        /// Whether IAM said it succeeded.
-        succeeded: bool,
+        /// How IAM answered, in words.
+        ended: String,
         /// Why the journal could not be written.
         source: std::io::Error,
     },
+    /// The run's deadline passed during a call (a stalled IAM, a wait).
+    #[error("stopped at the run's deadline (--deadline): {0}")]
+    Cut(String),
     /// A replay diverged from the recording.
     #[error("{0}")]
     Diverged(#[from] crate::replay::Divergence),
@@ -351,6 +355,8 @@ pub struct RunSpec {
     pub replay: Option<Replayer>,
     /// The grant; `None` binds the manifest's capabilities to the parameters.
     pub grant: Option<Grant>,
+    /// The run this one resumes (its answers come through `replay`).
+    pub resumes: Option<Resumes>,
 }
 
 /// What a run did.
@@ -383,6 +389,8 @@ pub struct RunState {
     echo: bool,
     replay: Option<Replayer>,
     changes: Vec<Request>,
+    /// When the run must end: no call, retry or wait runs past it.
+    deadline: std::time::Instant,
 }
 
 impl WasiView for RunState {
@@ -454,65 +462,95 @@ impl RunState {
         let started = std::time::Instant::now();
         let mut sent = false;
         let mut refusal = None;
-        let (outcome, result) = if let Some(replay) = &mut self.replay {
-            match replay.answer(index, &request, check.as_ref().err()) {
-                Ok(answer) => answer,
-                Err(abort) => {
-                    // Close the call in the journal before stopping: the
-                    // intent is there, and verify wants every call closed.
-                    self.journal
-                        .append(Record::Result(CallEnd {
-                            index,
-                            outcome: CallOutcome::Unanswered {
-                                reason: abort.to_string(),
-                            },
-                            duration_us: 0,
-                        }))
-                        .map_err(Abort::Journal)?;
-                    return Err(abort.into());
+        let mut retries = Vec::new();
+        let mut resumed = false;
+        let (outcome, result) =
+            if let Some(replay) = self.replay.as_mut().filter(|r| r.answers(index)) {
+                resumed = replay.resume_point().is_some();
+                match replay.answer(index, &request, check.as_ref().err()) {
+                    Ok(answer) => answer,
+                    Err(abort) => {
+                        // Close the call in the journal before stopping: the
+                        // intent is there, and verify wants every call closed.
+                        self.journal
+                            .append(Record::Result(CallEnd::new(
+                                index,
+                                CallOutcome::Unanswered {
+                                    reason: abort.to_string(),
+                                },
+                            )))
+                            .map_err(Abort::Journal)?;
+                        return Err(abort.into());
+                    }
                 }
-            }
-        } else if let Err(reason) = check {
-            (CallOutcome::Denied { reason }, Err(access_denied(&request)))
-        } else if let Some(abort) = request
-            .is_mutation()
-            .then(|| self.consent.refuses(&request))
-            .flatten()
-        {
-            refusal = Some(abort);
-            let reason = refusal
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            (CallOutcome::Refused { reason }, Ok(Response::Planned))
-        } else {
-            sent = true;
-            let result = self.backend.call(&request);
-            (CallOutcome::of(&result), result)
-        };
+            } else if let Err(reason) = check {
+                (CallOutcome::Denied { reason }, Err(access_denied(&request)))
+            } else if let Some(abort) = request
+                .is_mutation()
+                .then(|| self.consent.refuses(&request))
+                .flatten()
+            {
+                refusal = Some(abort);
+                let reason = refusal
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                (CallOutcome::Refused { reason }, Ok(Response::Planned))
+            } else {
+                sent = true;
+                let answer = self.backend.call(&request, self.deadline);
+                retries = answer.retries;
+                let outcome = match (&answer.result, answer.cut) {
+                    (Err(IamError::ServiceFailure(e)), true) => CallOutcome::Cut {
+                        reason: e.message.clone(),
+                    },
+                    _ => CallOutcome::of(&answer.result),
+                };
+                (outcome, answer.result)
+            };
         let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         // Refused (here or in the recording): journaled, not sent, and the run
-        // stops.
+        // stops. Cut by the deadline: journaled, and the run stops.
         let refused = matches!(outcome, CallOutcome::Refused { .. });
-        if request.is_mutation() && result.is_ok() && !refused {
+        let cut = match &outcome {
+            CallOutcome::Cut { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        // A change answered from a resumed journal was made by that run.
+        if request.is_mutation() && result.is_ok() && !refused && !resumed {
             self.changes.push(request.clone());
         }
         let written = self.journal.append(Record::Result(CallEnd {
             index,
             outcome,
             duration_us,
+            retries,
+            resumed,
         }));
         if let Err(source) = written {
-            return Err(if sent {
+            let abort = if sent {
                 Abort::Unrecorded {
                     call: request.describe(),
-                    succeeded: result.is_ok(),
+                    ended: match (&result, &cut) {
+                        (_, Some(_)) => "was cut short by the deadline".to_owned(),
+                        (Ok(_), None) => "succeeded".to_owned(),
+                        (Err(e), None) => format!("failed ({})", e.describe()),
+                    },
                     source,
                 }
             } else {
                 Abort::Journal(source)
+            };
+            // Whatever fails after this (the footer, the disk), the operator
+            // must learn that this call reached IAM: say it now.
+            if sent && request.is_mutation() {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "runbook: {}",
+                    crate::transcript::printable(&abort.to_string())
+                );
             }
-            .into());
+            return Err(abort.into());
         }
         if refused {
             return Err(refusal
@@ -520,6 +558,9 @@ impl RunState {
                     change: request.describe(),
                 })
                 .into());
+        }
+        if let Some(reason) = cut {
+            return Err(Abort::Cut(reason).into());
         }
 
         match result {
@@ -583,7 +624,7 @@ impl iam::Host for RunState {
         &mut self,
         user_name: String,
         serial_number: String,
-    ) -> anyhow::Result<Result<(), IamError>> {
+    ) -> anyhow::Result<Result<Applied, IamError>> {
         self.call(Request::DeactivateMfaDevice {
             user_name,
             serial_number,
@@ -593,7 +634,7 @@ impl iam::Host for RunState {
     fn delete_virtual_mfa_device(
         &mut self,
         serial_number: String,
-    ) -> anyhow::Result<Result<(), IamError>> {
+    ) -> anyhow::Result<Result<Applied, IamError>> {
         self.call(Request::DeleteVirtualMfaDevice { serial_number })
     }
 }
@@ -605,6 +646,17 @@ impl log::Host for RunState {
 }
 
 impl clock::Host for RunState {
+    fn sleep(&mut self, milliseconds: u32) -> anyhow::Result<()> {
+        match self.call::<()>(Request::ClockSleep { milliseconds })? {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Abort::BadAnswer(format!(
+                "a wait answered with an error: {}",
+                e.describe()
+            ))
+            .into()),
+        }
+    }
+
     fn now(&mut self) -> anyhow::Result<Instant> {
         match self.call::<Instant>(Request::ClockNow)? {
             Ok(i) => Ok(i),
@@ -657,6 +709,7 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
             mode: spec.mode,
             target: spec.target,
             started_at: now_rfc3339(),
+            resumes: spec.resumes,
         }))
         .context("cannot write the journal header")?;
 
@@ -701,6 +754,7 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
             echo: spec.echo,
             replay: spec.replay,
             changes: Vec::new(),
+            deadline: std::time::Instant::now() + spec.limits.deadline,
         },
     );
     store.limiter(|s| &mut s.limits);
@@ -751,6 +805,21 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         Ok(Err(error)) => (RunOutcome::Failed { error }, exit::RUNBOOK_FAILED),
         Err(e) => classify(e.into(), &spec.limits, &stdout, &stderr),
     };
+    // The runbook's outcome is its text too: it shares the log budget, so a
+    // runbook cannot fill the disk (or the terminal) through its outcome.
+    let (outcome, exit_code) = match outcome_bytes(&outcome) {
+        Some(bytes) if state.log_bytes.saturating_add(bytes) > spec.limits.max_log_bytes => (
+            RunOutcome::Trapped {
+                reason: format!(
+                    "the runbook's outcome is {bytes} bytes, more than the {} bytes left of its {}-byte budget for logs, output and outcome (--max-log-bytes); it was not recorded",
+                    spec.limits.max_log_bytes.saturating_sub(state.log_bytes),
+                    spec.limits.max_log_bytes
+                ),
+            },
+            exit::TRAPPED,
+        ),
+        _ => (outcome, exit_code),
+    };
     // A replay must also end as the recording did.
     let (outcome, exit_code) = match &state.replay {
         Some(replay) if !matches!(outcome, RunOutcome::Aborted { .. }) => {
@@ -766,20 +835,52 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         }
         _ => (outcome, exit_code),
     };
-    state
-        .journal
-        .append(Record::Footer(Footer {
-            outcome: outcome.clone(),
-            calls: state.calls,
-            finished_at: now_rfc3339(),
-        }))
-        .context("cannot write the journal footer")?;
+    let footer = state.journal.append(Record::Footer(Footer {
+        outcome: outcome.clone(),
+        calls: state.calls,
+        finished_at: now_rfc3339(),
+    }));
+    if let Err(e) = footer {
+        // The journal is incomplete: the operator still learns how the run
+        // ended and what it changed.
+        let changes: Vec<String> = state.changes.iter().map(Request::describe).collect();
+        bail!(
+            "cannot write the journal footer ({e}); the run ended: {}; changes sent to IAM: {}",
+            crate::transcript::outcome_line(&outcome),
+            if changes.is_empty() {
+                "none".to_owned()
+            } else {
+                changes.join("; ")
+            }
+        );
+    }
     Ok(RunReport {
         outcome,
         journal: state.journal,
         exit_code,
         changes: state.changes,
     })
+}
+
+/// The bytes of the runbook's own text in an outcome it returned (the host's
+/// outcomes are not charged).
+fn outcome_bytes(outcome: &RunOutcome) -> Option<usize> {
+    match outcome {
+        RunOutcome::Succeeded {
+            summary,
+            changes,
+            next_steps,
+        } => Some(
+            summary.len()
+                + changes
+                    .iter()
+                    .chain(next_steps)
+                    .map(|l| l.len() + LOG_LINE_OVERHEAD)
+                    .sum::<usize>(),
+        ),
+        RunOutcome::Failed { error } => Some(error.len()),
+        _ => None,
+    }
 }
 
 /// Tell the host's own aborts from the runbook's traps, with a clear reason.
@@ -795,7 +896,7 @@ fn classify(
             Abort::ConsentRequired { .. } | Abort::NotApproved { .. } => {
                 (RunOutcome::Refused { reason }, exit::CONSENT_REFUSED)
             }
-            Abort::Limit(_) => (RunOutcome::Trapped { reason }, exit::TRAPPED),
+            Abort::Limit(_) | Abort::Cut(_) => (RunOutcome::Trapped { reason }, exit::TRAPPED),
             Abort::Journal(_) | Abort::Unrecorded { .. } => {
                 (RunOutcome::Aborted { reason }, exit::HOST_ERROR)
             }

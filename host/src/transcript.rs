@@ -38,6 +38,7 @@ pub fn lines(records: &[Record]) -> Vec<Line> {
                     CallOutcome::Planned => ("planned", "not sent (dry run)".to_owned()),
                     CallOutcome::Refused { reason } => ("refused", reason.clone()),
                     CallOutcome::Unanswered { reason } => ("stopped", reason.clone()),
+                    CallOutcome::Cut { reason } => ("cut", reason.clone()),
                 };
                 out.push(Line {
                     index: end.index,
@@ -49,6 +50,27 @@ pub fn lines(records: &[Record]) -> Vec<Line> {
             }
             _ => {}
         }
+    }
+    // A run that died with a call in flight: the intent is all there is.
+    if let Some(req) = pending {
+        out.push(Line {
+            index: records
+                .iter()
+                .rev()
+                .find_map(|r| match r {
+                    Record::Call(c) => Some(c.index),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+            op: req.op(),
+            args: args(req),
+            status: "unknown",
+            result: if req.is_mutation() {
+                "no outcome recorded: it may or may not have reached IAM".to_owned()
+            } else {
+                "no outcome recorded".to_owned()
+            },
+        });
     }
     out
 }

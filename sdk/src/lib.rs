@@ -47,7 +47,7 @@ use __bindings::runbook::runbook as wit;
 
 /// The version of the WIT contract this sdk was built against; the host records
 /// it in every journal header.
-pub const WIT_VERSION: &str = "runbook:runbook@0.1.0";
+pub const WIT_VERSION: &str = "runbook:runbook@0.2.0";
 
 /// This sdk's version; `runbook!` embeds it in the component's `runbook-sdk`
 /// section, and the host records it in every journal header.
@@ -70,7 +70,9 @@ pub const __SDK_VERSION_BYTES: [u8; SDK_VERSION.len()] = {
 pub mod iam {
     use super::wit::iam as raw;
 
-    pub use raw::{AssignmentStatus, IamError, MfaDevice, ServiceError, User, VirtualMfaDevice};
+    pub use raw::{
+        Applied, AssignmentStatus, IamError, MfaDevice, ServiceError, User, VirtualMfaDevice,
+    };
 
     /// `iam:GetUser`: the named user, or [`IamError::NoSuchEntity`].
     pub fn get_user(user_name: &str) -> Result<User, IamError> {
@@ -91,13 +93,37 @@ pub mod iam {
     }
 
     /// `iam:DeactivateMFADevice`: detach `serial_number` from `user_name`.
-    pub fn deactivate_mfa_device(user_name: &str, serial_number: &str) -> Result<(), IamError> {
+    /// The host allows it only for a device this run saw attached to that
+    /// user (list the user's devices first). [`Applied::Planned`] in a dry run.
+    pub fn deactivate_mfa_device(
+        user_name: &str,
+        serial_number: &str,
+    ) -> Result<Applied, IamError> {
         raw::deactivate_mfa_device(user_name, serial_number)
     }
 
     /// `iam:DeleteVirtualMFADevice`: delete an unassigned virtual MFA device.
-    pub fn delete_virtual_mfa_device(serial_number: &str) -> Result<(), IamError> {
+    /// [`Applied::Planned`] in a dry run.
+    pub fn delete_virtual_mfa_device(serial_number: &str) -> Result<Applied, IamError> {
         raw::delete_virtual_mfa_device(serial_number)
+    }
+
+    impl Applied {
+        /// `done` or `planned`: the past tense for a change IAM made, the
+        /// conditional for one a dry run only planned (e.g.
+        /// `applied.said("deactivated", "would deactivate")`).
+        pub fn said<'a>(self, done: &'a str, planned: &'a str) -> &'a str {
+            match self {
+                Applied::Done => done,
+                Applied::Planned => planned,
+            }
+        }
+    }
+
+    /// Whether `serial_number` names a FIDO security key
+    /// (`arn:aws:iam::ACCOUNT:u2f/...`): hardware, so never deleted.
+    pub fn is_fido_serial(serial_number: &str) -> bool {
+        serial_number.starts_with("arn:aws") && serial_number.contains(":u2f/")
     }
 
     /// Whether `serial_number` names a virtual device
@@ -170,6 +196,15 @@ pub fn now() -> Instant {
         seconds: raw.seconds,
         nanoseconds: raw.nanoseconds,
     }
+}
+
+/// Wait `duration` (rounded down to milliseconds, at most `u32::MAX` ms), e.g.
+/// before reading again what IAM has not caught up with. The host records the
+/// wait, replays it instantly, and counts it against the run's deadline: a
+/// wait past the deadline stops the run there.
+pub fn sleep(duration: core::time::Duration) {
+    let ms = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
+    wit::clock::sleep(ms);
 }
 
 /// A point in time, UTC, as seconds and nanoseconds since the Unix epoch.

@@ -75,7 +75,7 @@ fn inspect_reads_the_manifest_without_running_the_runbook() {
     let doc: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(doc["manifest"]["name"], "mfa-recovery");
     assert_eq!(doc["manifest"]["params"][0]["name"], "user");
-    assert_eq!(doc["wit"], "runbook:runbook@0.1.0");
+    assert_eq!(doc["wit"], "runbook:runbook@0.2.0");
     assert_eq!(doc["sdk_version"], "0.1.0");
     assert_eq!(doc["wasm_sha256"].as_str().unwrap().len(), 64);
 }

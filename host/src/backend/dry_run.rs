@@ -5,7 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::backend::Backend;
+use std::time::Instant;
+
+use crate::backend::{Answer, Backend};
 use crate::bindings::{AssignmentStatus, VirtualMfaDevice};
 use crate::request::{CallResult, Request, Response};
 
@@ -29,7 +31,22 @@ impl<B: Backend> DryRun<B> {
 }
 
 impl<B: Backend> Backend for DryRun<B> {
-    fn call(&mut self, request: &Request) -> CallResult {
+    fn call(&mut self, request: &Request, deadline: Instant) -> Answer {
+        let mut answer = match request {
+            Request::DeactivateMfaDevice { .. } | Request::DeleteVirtualMfaDevice { .. } => {
+                Answer::from(Ok(Response::Planned))
+            }
+            _ => self.reads.call(request, deadline),
+        };
+        answer.result = answer.result.and_then(|r| self.simulate(request, r));
+        answer
+    }
+}
+
+impl<B> DryRun<B> {
+    /// Plan a mutation, or show a read's answer as if the planned changes had
+    /// been made.
+    fn simulate(&mut self, request: &Request, response: Response) -> CallResult {
         match request {
             Request::DeactivateMfaDevice {
                 user_name,
@@ -43,7 +60,7 @@ impl<B: Backend> Backend for DryRun<B> {
                 self.deleted.insert(serial_number.clone());
                 Ok(Response::Planned)
             }
-            Request::ListMfaDevices { .. } => match self.reads.call(request)? {
+            Request::ListMfaDevices { .. } => match response {
                 Response::MfaDevices(mut devices) => {
                     devices.retain(|d| !self.detached.contains_key(&d.serial_number));
                     Ok(Response::MfaDevices(devices))
@@ -51,7 +68,7 @@ impl<B: Backend> Backend for DryRun<B> {
                 other => Ok(other),
             },
             Request::ListVirtualMfaDevices { assignment_status } => {
-                match self.reads.call(request)? {
+                match response {
                     Response::VirtualMfaDevices(mut devices) => {
                         devices.retain(|d| !self.deleted.contains(&d.serial_number));
                         for d in &mut devices {
@@ -86,7 +103,9 @@ impl<B: Backend> Backend for DryRun<B> {
                     other => Ok(other),
                 }
             }
-            Request::GetUser { .. } | Request::ClockNow => self.reads.call(request),
+            Request::GetUser { .. } | Request::ClockNow | Request::ClockSleep { .. } => {
+                Ok(response)
+            }
         }
     }
 }

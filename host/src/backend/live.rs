@@ -3,7 +3,14 @@
 //! Credentials come from the standard chain (environment, `--profile`, SSO,
 //! instance roles); `--region`, `--endpoint-url` and `AWS_ENDPOINT_URL(_IAM)`
 //! are honoured. IAM is global, so the region defaults to `us-east-1` when none
-//! is configured. List calls are paginated here so a runbook sees whole lists.
+//! is configured. List calls are paginated here, 1,000 items a page (IAM's
+//! maximum), so a runbook sees whole lists.
+//!
+//! Retries are the host's, not the SDK's: throttling, IAM's transient failures
+//! and its eventual-consistency conflicts (`EntityTemporarilyUnmodifiable`,
+//! `ConcurrentModification`) are retried here with backoff, every failed
+//! attempt is handed back for the journal, and no attempt or backoff runs past
+//! the run's deadline.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +21,7 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_iam::types::AssignmentStatusType;
 
-use crate::backend::Backend;
+use crate::backend::{Answer, Backend};
 use crate::bindings::{
     AssignmentStatus, IamError, Instant, MfaDevice, ServiceError, User, VirtualMfaDevice,
 };
@@ -50,14 +57,17 @@ impl Live {
                 .or_default_provider()
                 .or_else("us-east-1"),
         );
-        // A hung endpoint must not hold a run past its deadline: the deadline
-        // is checked when the runbook resumes, so each call is bounded too.
+        // Each call is bounded by the run's deadline (see `call`); these bound
+        // the STS lookup made before the run starts.
         loader = loader.timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .operation_timeout(Duration::from_secs(60))
                 .build(),
         );
+        // The host retries (see the module docs): the SDK's own retries would
+        // be invisible in the journal and multiply the host's.
+        loader = loader.retry_config(aws_config::retry::RetryConfig::disabled());
         if let Some(profile) = &options.profile {
             loader = loader.profile_name(profile);
         }
@@ -108,6 +118,7 @@ impl Live {
                 let devices = c
                     .list_mfa_devices()
                     .user_name(user_name)
+                    .max_items(PAGE)
                     .into_paginator()
                     .items()
                     .send()
@@ -134,6 +145,7 @@ impl Live {
                 let devices = c
                     .list_virtual_mfa_devices()
                     .assignment_status(status)
+                    .max_items(PAGE)
                     .into_paginator()
                     .items()
                     .send()
@@ -174,13 +186,111 @@ impl Live {
                 Ok(Response::Done)
             }
             Request::ClockNow => Ok(Response::Instant(now())),
+            Request::ClockSleep { milliseconds } => {
+                tokio::time::sleep(Duration::from_millis(u64::from(*milliseconds))).await;
+                Ok(Response::Done)
+            }
+        }
+    }
+
+    /// `dispatch`, retried while the error is transient and the deadline
+    /// leaves room for the backoff.
+    async fn with_retries(&self, request: &Request, deadline: tokio::time::Instant) -> Answer {
+        let mut retries = Vec::new();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let Ok(result) = tokio::time::timeout_at(deadline, self.dispatch(request)).await else {
+                return Answer {
+                    result: Err(cut(request)),
+                    retries,
+                    cut: true,
+                };
+            };
+            match result {
+                Err(e)
+                    if is_transient(&e)
+                        && retries.len() + 1 < MAX_ATTEMPTS
+                        && tokio::time::Instant::now() + backoff < deadline =>
+                {
+                    retries.push(e.describe());
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                result => {
+                    return Answer {
+                        result,
+                        retries,
+                        cut: false,
+                    };
+                }
+            }
         }
     }
 }
 
+/// Items per page of a list call: IAM's maximum, so large accounts take the
+/// fewest round trips.
+const PAGE: i32 = 1000;
+
+/// Attempts per call (the first and its retries): six ride out a burst of
+/// throttling or a few seconds of IAM catching up (backoff 0.25 + 0.5 + 1 +
+/// 2 + 4 s), and a call still failing after that is not transient.
+const MAX_ATTEMPTS: usize = 6;
+
+/// The first retry's backoff; it doubles per retry up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
+/// The longest single backoff.
+const MAX_BACKOFF: Duration = Duration::from_secs(4);
+
+/// Errors worth another attempt: throttling, IAM's transient failures, the
+/// conflicts of its eventual consistency, and a connection that failed.
+fn is_transient(e: &IamError) -> bool {
+    match e {
+        IamError::Throttled(_) => true,
+        IamError::ServiceFailure(s) => matches!(
+            s.code.as_str(),
+            "EntityTemporarilyUnmodifiable"
+                | "ConcurrentModification"
+                | "ServiceFailure"
+                | "ServiceUnavailable"
+                | "InternalFailure"
+                | "Transport"
+        ),
+        _ => false,
+    }
+}
+
+/// The error of a call the deadline cut short.
+fn cut(request: &Request) -> IamError {
+    crate::backend::cut_error(&format!(
+        "the run's deadline passed during {}: the call was cut short{}",
+        request.op(),
+        if request.is_mutation() {
+            " and may or may not have reached IAM"
+        } else {
+            ""
+        }
+    ))
+}
+
 impl Backend for Live {
-    fn call(&mut self, request: &Request) -> CallResult {
-        self.runtime.block_on(self.dispatch(request))
+    fn call(&mut self, request: &Request, deadline: std::time::Instant) -> Answer {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        self.runtime.block_on(async {
+            if let Request::ClockSleep { .. } = request {
+                // A wait is not retried; one past the deadline is cut there.
+                return match tokio::time::timeout_at(deadline, self.dispatch(request)).await {
+                    Ok(result) => result.into(),
+                    Err(_) => Answer {
+                        result: Err(cut(request)),
+                        retries: Vec::new(),
+                        cut: true,
+                    },
+                };
+            }
+            self.with_retries(request, deadline).await
+        })
     }
 }
 

@@ -25,7 +25,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     Replay(replay::ReplayArgs),
     Verify(verify::VerifyArgs),
     Show(show::ShowArgs),

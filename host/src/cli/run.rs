@@ -11,7 +11,9 @@ use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches};
 use runbook_host::backend::{Backend, DryRun, Live, LiveOptions};
 use runbook_host::grant::{Grant, OperatorPolicy};
-use runbook_host::journal::{Footer, Journal, JournalWriter, Mode, Record, RunOutcome};
+use runbook_host::journal::{
+    Footer, Journal, JournalWriter, Mode, Partial, Record, Resumes, RunOutcome,
+};
 use runbook_host::project;
 use runbook_host::replay::Replayer;
 use runbook_host::request::Request;
@@ -39,6 +41,13 @@ pub struct RunArgs {
     /// sent; no AWS account needed).
     #[arg(long, value_name = "JOURNAL")]
     replay: Option<PathBuf>,
+
+    /// Continue the run recorded in this journal (one that failed, was
+    /// stopped or crashed): same runbook build and parameters. Its calls up to
+    /// the last change IAM settled are answered from it, never sent again; then
+    /// the run goes on live. A change whose outcome is unknown is sent again.
+    #[arg(long, value_name = "JOURNAL", conflicts_with = "replay")]
+    resume: Option<PathBuf>,
 
     /// Write the journal here (it must not exist). Default: a new file under
     /// the user's state directory, printed at the end.
@@ -225,6 +234,7 @@ fn execute(
             echo: true,
             replay: Some(Replayer::new(&recording.display().to_string(), &journal)),
             grant: Some(grant.clone()),
+            resumes: None,
         };
         eprintln!("{header_line}, replaying {}", recording.display());
         let report = sandbox::run(rt, loaded, spec)?;
@@ -268,6 +278,34 @@ fn execute(
     };
     target.insert("caller".to_owned(), caller);
 
+    // A resumed run: the journal it continues, checked before anything runs.
+    let resume = match &args.resume {
+        None => None,
+        Some(path) => match resumable(path, loaded, &params, &target) {
+            Ok(r) => Some(r),
+            Err((code, message)) => {
+                eprintln!("error: {message}");
+                return Ok(code);
+            }
+        },
+    };
+    let resumer = || {
+        resume
+            .as_ref()
+            .map(|(path, partial)| Replayer::resuming(&path.display().to_string(), partial))
+    };
+    let resumes = resume.as_ref().map(|(path, partial)| Resumes {
+        journal: path.display().to_string(),
+        last_hash: partial.last_hash.clone(),
+        calls_reused: resumer().and_then(|r| r.resume_point()).unwrap_or_default(),
+    });
+    if let Some(r) = &resumes {
+        eprintln!(
+            "resuming {} (last line sha256 {}): its first {} call(s) are answered from it, not sent again",
+            r.journal, r.last_hash, r.calls_reused
+        );
+    }
+
     let (mode, backend, consent): (Mode, Box<dyn Backend>, Consent) = if args.dry_run {
         (Mode::DryRun, Box::new(DryRun::new(live)), Consent::Given)
     } else if args.yes {
@@ -287,8 +325,9 @@ fn execute(
                 limits: limits.clone(),
                 journal: JournalWriter::in_memory(),
                 echo: false,
-                replay: None,
+                replay: resumer(),
                 grant: Some(grant.clone()),
+                resumes: resumes.clone(),
             },
         )?;
         if !matches!(plan.outcome, RunOutcome::Succeeded { .. }) {
@@ -334,7 +373,7 @@ fn execute(
         rt,
         loaded,
         RunSpec {
-            params,
+            params: params.clone(),
             mode,
             target,
             backend,
@@ -342,11 +381,117 @@ fn execute(
             limits,
             journal,
             echo: true,
-            replay: None,
+            replay: resumer(),
             grant: Some(grant.clone()),
+            resumes,
         },
     )?;
-    Ok(print_report(&report, mode))
+    let code = print_report(&report, mode);
+    if mode == Mode::Live && !matches!(report.outcome, RunOutcome::Succeeded { .. }) {
+        print_resume(args, &params, &report);
+    }
+    Ok(code)
+}
+
+/// The journal at `path`, if this run may resume it: the same component and
+/// parameters, a live run that did not succeed, the same endpoint and caller.
+/// Otherwise the exit code and why.
+fn resumable(
+    path: &std::path::Path,
+    loaded: &Loaded,
+    params: &BTreeMap<String, String>,
+    target: &BTreeMap<String, String>,
+) -> Result<(PathBuf, Partial), (u8, String)> {
+    let shown = path.display();
+    let journal = Partial::read(path).map_err(|e| (exit::JOURNAL_INVALID, e.to_string()))?;
+    let h = &journal.header;
+    let usage = |m: String| (exit::USAGE, format!("--resume {shown}: {m}"));
+    if h.wasm_sha256 != loaded.sha256 {
+        return Err(usage(format!(
+            "the journal was recorded by component sha256 {}, not this one ({}): resume with the build that made it",
+            h.wasm_sha256, loaded.sha256
+        )));
+    }
+    if &h.parameters != params {
+        let given = |p: &BTreeMap<String, String>| {
+            p.iter()
+                .map(|(k, v)| format!("--{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        return Err(usage(format!(
+            "the journal's run had parameters `{}`, not `{}`: a resume continues the same run",
+            given(&h.parameters),
+            given(params)
+        )));
+    }
+    if h.mode != Mode::Live {
+        return Err(usage(format!(
+            "the journal is of a {} run, which changed nothing: run again instead",
+            h.mode.name()
+        )));
+    }
+    for key in ["endpoint", "caller"] {
+        if let (Some(then), Some(now)) = (h.target.get(key), target.get(key))
+            && then != now
+        {
+            return Err(usage(format!(
+                "the journal's run reached IAM with {key} {then}, this one with {now}: resume against the same account as the same caller"
+            )));
+        }
+    }
+    if let Some(f) = &journal.footer
+        && matches!(f.outcome, RunOutcome::Succeeded { .. })
+    {
+        return Err(usage(
+            "the journal's run succeeded: there is nothing to resume".to_owned(),
+        ));
+    }
+    Ok((path.to_owned(), journal))
+}
+
+/// After a live run that did not succeed: the exact command that finishes it.
+fn print_resume(args: &RunArgs, params: &BTreeMap<String, String>, report: &RunReport) {
+    let Some(journal) = report.journal.path() else {
+        return;
+    };
+    let mut words = vec!["runbook".to_owned(), "run".to_owned(), args.runbook.clone()];
+    for (k, v) in params {
+        words.push(format!("--{k}"));
+        words.push(v.clone());
+    }
+    for (flag, value) in [
+        ("--endpoint-url", &args.endpoint_url),
+        ("--profile", &args.profile),
+        ("--region", &args.region),
+    ] {
+        if let Some(v) = value {
+            words.push(flag.to_owned());
+            words.push(v.clone());
+        }
+    }
+    words.push("--resume".to_owned());
+    words.push(journal.display().to_string());
+    let command: Vec<String> = words.iter().map(|w| shell_word(w)).collect();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "to finish this run once the cause is fixed (nothing it completed is sent again):\n  {}",
+        printable(&command.join(" "))
+    );
+}
+
+/// `word` quoted for a POSIX shell where it needs to be.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// Write a planning pass into the run's journal: its records, with its own
@@ -431,7 +576,8 @@ impl Backend for NoBackend {
     fn call(
         &mut self,
         request: &runbook_host::request::Request,
-    ) -> runbook_host::request::CallResult {
+        _deadline: std::time::Instant,
+    ) -> runbook_host::backend::Answer {
         unreachable!("replay answers {} from the recording", request.op())
     }
 }

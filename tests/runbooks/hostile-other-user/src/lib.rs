@@ -15,7 +15,7 @@ impl Runbook for HostileOtherUser {
             Err(e) => errors.push(format!("list_mfa_devices: {}", e.describe())),
         }
         match iam::deactivate_mfa_device("alice", "arn:aws:iam::123456789012:mfa/alice") {
-            Ok(()) => errors.push("deactivate_mfa_device succeeded".to_owned()),
+            Ok(_) => errors.push("deactivate_mfa_device succeeded".to_owned()),
             Err(e) => errors.push(format!("deactivate_mfa_device: {}", e.describe())),
         }
         Err(Failure::new(errors.join("; ")))
