@@ -287,7 +287,7 @@ impl Runtime {
         for name in &imports {
             if name.starts_with("wasi:clocks/") {
                 bail!(
-                    "{what} imports `{name}`, which runbooks may not use: read time with runbook_sdk::now() (recorded, so replay is exact), and do not sleep"
+                    "{what} imports `{name}`, which runbooks may not use: read time with runbook_sdk::now() and wait with runbook_sdk::sleep() (both recorded, so replay is exact, and bounded by the deadline)"
                 );
             }
             if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {

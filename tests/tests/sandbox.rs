@@ -318,7 +318,7 @@ fn a_runbook_that_would_sleep_is_refused_before_it_runs() {
     let a = attack(&moto, "hostile-sleep", &["--deadline", "2"]);
     assert_eq!(a.code, Some(3), "{}{}", a.stdout, a.stderr);
     assert!(a.stderr.contains("imports `wasi:clocks/"), "{}", a.stderr);
-    assert!(a.stderr.contains("runbook_sdk::now()"), "{}", a.stderr);
+    assert!(a.stderr.contains("runbook_sdk::sleep()"), "{}", a.stderr);
     assert!(a.elapsed < Duration::from_secs(30), "took {:?}", a.elapsed);
 }
 
@@ -345,4 +345,150 @@ fn empty_log_lines_and_bare_newlines_are_charged_and_the_journal_stays_small() {
         assert!(size < 1 << 20, "{via}: the journal grew to {size} bytes");
         Journal::read(&journal).expect("the journal verifies");
     }
+}
+
+#[test]
+fn an_outcome_over_the_log_budget_is_refused_and_neither_journaled_nor_printed() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.jsonl");
+    let out = run_against(
+        &moto,
+        &runbook_spec("hostile-huge-outcome"),
+        "mfa-test",
+        &path,
+        &["--yes"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stdout.contains("the runbook's outcome is 10486912 bytes"),
+        "{stdout}"
+    );
+    assert!(stdout.len() < 4096, "{} bytes on stdout", stdout.len());
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size < 16 * 1024, "a {size}-byte journal");
+    let j = Journal::read(&path).unwrap();
+    assert!(
+        matches!(&j.footer.outcome, RunOutcome::Trapped { reason } if reason.contains("--max-log-bytes")),
+        "{:?}",
+        j.footer.outcome
+    );
+}
+
+#[test]
+fn user_names_and_device_owners_are_checked_by_the_host_whatever_the_scope() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let before = moto.state(USERS);
+    let a = attack(&moto, "hostile-unseen-device", &[]);
+    assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
+    for attempt in ["empty user", "unseen", "claimed"] {
+        assert!(
+            a.stdout
+                .contains(&format!("{attempt}: access denied: the runbook's grant")),
+            "{attempt}: {}",
+            a.stdout
+        );
+    }
+    assert_eq!(moto.state(USERS), before, "nothing changed in IAM");
+    let j = a.journal.unwrap();
+    assert_eq!(
+        denied(&j),
+        [
+            "list-mfa-devices",
+            "deactivate-mfa-device",
+            "deactivate-mfa-device"
+        ]
+    );
+    let reasons: Vec<String> = j
+        .calls()
+        .filter_map(|(_, e)| match &e.outcome {
+            CallOutcome::Denied { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(reasons[0].contains("not an IAM user name"), "{reasons:?}");
+    assert!(reasons[1].contains("has not seen attached"), "{reasons:?}");
+    assert!(reasons[2].contains("has not seen attached"), "{reasons:?}");
+}
+
+#[test]
+fn a_wait_past_the_deadline_is_cut_there_and_replays_without_waiting() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.jsonl");
+    let started = Instant::now();
+    let out = run_against(
+        &moto,
+        &runbook_spec("sleeper"),
+        "mfa-test",
+        &path,
+        &["--seconds", "600", "--deadline", "2"],
+    );
+    let elapsed = started.elapsed();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    assert!(
+        stdout.contains("stopped at the run's deadline (--deadline)"),
+        "{stdout}"
+    );
+    let j = Journal::read(&path).unwrap();
+    let (call, end) = j.calls().last().unwrap();
+    assert_eq!(call.request.op(), "clock-sleep");
+    assert!(
+        matches!(&end.outcome, CallOutcome::Cut { reason } if reason.contains("clock-sleep")),
+        "{:?}",
+        end.outcome
+    );
+    // The replay reaches the same cut, at once, and matches.
+    let started = Instant::now();
+    let replay = run(&[
+        "replay",
+        path.to_str().unwrap(),
+        "--runbook",
+        &runbook_spec("sleeper"),
+    ]);
+    assert_eq!(replay.status.code(), Some(0), "{:?}", text(&replay));
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn a_recorded_wait_is_journaled_and_instant_in_replay() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.jsonl");
+    let started = Instant::now();
+    let out = run_against(
+        &moto,
+        &runbook_spec("sleeper"),
+        "mfa-test",
+        &path,
+        &["--seconds", "3"],
+    );
+    assert!(started.elapsed() >= Duration::from_secs(3), "it waited");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("waited 3 s (the clock moved 3 s)"),
+        "{stdout}"
+    );
+    let j = Journal::read(&path).unwrap();
+    let ops: Vec<&str> = j.calls().map(|(c, _)| c.request.op()).collect();
+    assert_eq!(ops, ["clock-now", "clock-sleep", "clock-now"]);
+    // The replay sees the recorded clock move 3 s without waiting for it:
+    // the cut-off sits well below the 3 s a real wait would take.
+    let started = Instant::now();
+    let replay = run(&[
+        "replay",
+        path.to_str().unwrap(),
+        "--runbook",
+        &runbook_spec("sleeper"),
+    ]);
+    let (stdout, _) = text(&replay);
+    assert_eq!(replay.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("the clock moved 3 s"), "{stdout}");
+    assert!(started.elapsed() < Duration::from_secs(3));
 }
