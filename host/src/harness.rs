@@ -40,6 +40,7 @@ pub struct Harness {
     mode: Mode,
     consent: Consent,
     limits: Limits,
+    journal: Option<JournalWriter>,
 }
 
 impl std::fmt::Debug for Harness {
@@ -92,6 +93,7 @@ impl Harness {
             mode: Mode::Live,
             consent: Consent::Given,
             limits: Limits::default(),
+            journal: None,
         })
     }
 
@@ -152,6 +154,13 @@ impl Harness {
         self
     }
 
+    /// Write the journal to `journal` (e.g. one whose writes fail part-way,
+    /// as on a full disk) instead of keeping it in memory.
+    pub fn journal(mut self, journal: JournalWriter) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
     /// Run to the end. Errors are the host's (e.g. a journal it could not
     /// write); the runbook's failures and traps are in the [`TestRun`].
     pub fn run(self) -> anyhow::Result<TestRun> {
@@ -182,7 +191,7 @@ impl Harness {
                 backend,
                 consent: self.consent,
                 limits: self.limits,
-                journal: JournalWriter::in_memory(),
+                journal: self.journal.unwrap_or_else(JournalWriter::in_memory),
                 echo: false,
                 replay,
                 grant,

@@ -28,6 +28,10 @@ mod harness;
 /// The compiled-component cache.
 mod cache;
 
+/// Recoveries that finish: broken journals, runs that die, IAM on a bad day,
+/// and --resume.
+mod recovery;
+
 /// The consent prompt on a terminal.
 mod terminal;
 

@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use runbook_host::journal::{Journal, Record};
+use runbook_host::journal::{Partial, Record};
 use runbook_host::sandbox::exit;
 use runbook_host::transcript;
 
 /// Show a journal: one line per call (index, operation, key arguments,
-/// outcome) and how the run ended. The journal is verified first.
+/// outcome) and how the run ended. The journal is verified first. A journal
+/// without a footer (the run crashed or was killed) is shown as far as it
+/// goes, under a banner, and exits 7.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The journal to show.
@@ -28,20 +30,53 @@ enum Output {
 }
 
 pub fn main(args: ShowArgs) -> anyhow::Result<u8> {
-    let j = match Journal::read(&args.journal) {
+    let j = match Partial::read(&args.journal) {
         Ok(j) => j,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(exit::JOURNAL_INVALID);
         }
     };
+    // What a responder needs to know first about a record that is cut off.
+    let banner = j.footer.is_none().then(|| {
+        let mut b = format!(
+            "INCOMPLETE: {} ends without a footer after line {}: the run crashed, was killed, or could not finish its journal; below is everything it recorded",
+            args.journal.display(),
+            j.lines
+        );
+        if j.torn {
+            b.push_str(" (a partly written last line was left out)");
+        }
+        if let Some(c) = j.open_call() {
+            b.push_str(&format!(
+                "; call {} ({}) has no recorded outcome{}",
+                c.index,
+                c.request.op(),
+                if c.request.is_mutation() {
+                    ": it may or may not have reached IAM"
+                } else {
+                    ""
+                }
+            ));
+        }
+        b
+    });
     match args.output {
         Output::Text => {
+            if let Some(b) = &banner {
+                println!("{b}");
+            }
             print!("{}", transcript::render(&j.records));
-            println!(
-                "started {}, finished {}; last line sha256 {}",
-                j.header.started_at, j.footer.finished_at, j.last_hash
-            );
+            match &j.footer {
+                Some(f) => println!(
+                    "started {}, finished {}; last line sha256 {}",
+                    j.header.started_at, f.finished_at, j.last_hash
+                ),
+                None => println!(
+                    "started {}, no footer; last line sha256 {}",
+                    j.header.started_at, j.last_hash
+                ),
+            }
         }
         Output::Json => {
             let logs: Vec<_> = j
@@ -56,11 +91,16 @@ pub fn main(args: ShowArgs) -> anyhow::Result<u8> {
                 "header": j.header,
                 "calls": transcript::lines(&j.records),
                 "logs": logs,
-                "outcome": j.footer.outcome,
+                "outcome": j.footer.as_ref().map(|f| &f.outcome),
+                "complete": j.footer.is_some(),
                 "last_hash": j.last_hash,
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
+    }
+    if let Some(b) = banner {
+        eprintln!("{b}");
+        return Ok(exit::JOURNAL_INVALID);
     }
     Ok(exit::SUCCESS)
 }
