@@ -6,6 +6,9 @@ mod support;
 /// MFA recovery end to end: the real binary, the real SDK over HTTP, moto.
 mod e2e;
 
+/// IAM on a bad day: a fault-injecting proxy in front of moto.
+mod faults;
+
 /// Bad command lines and bad files: clear messages, documented exit codes,
 /// nothing changed.
 mod bad_input;

@@ -1,7 +1,9 @@
-//! What the tests share: the project's paths, the built `runbook` binary, and a
-//! moto IAM server on a free loopback port, started per test and killed after.
+//! What the tests share: the project's paths, the built `runbook` binary, a
+//! moto IAM server on a free loopback port, started per test and killed after,
+//! and a fault-injecting proxy to put in front of it.
 
 pub mod moto;
+pub mod proxy;
 pub mod scenarios;
 
 use std::path::{Path, PathBuf};
