@@ -116,7 +116,24 @@ fn a_journal_cut_off_by_a_crash_has_no_footer_and_is_named_truncated() {
     let seed = seed();
     let lines: Vec<&str> = seed.lines().take(9).collect();
     let p = journal(&dir, &(lines.join("\n") + "\n"));
-    both_reject(&p, "journal.jsonl:9: the journal ends without a footer");
+    for cmd in ["verify", "replay"] {
+        let out = run(&[cmd, p.to_str().unwrap()]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(7), "{cmd}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("journal.jsonl:9: the journal ends without a footer"),
+            "{cmd}: {stderr}"
+        );
+    }
+    // show shows what a crashed run recorded, under a banner, and exits 7.
+    let out = run(&["show", p.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(7), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("ends without a footer after line 9"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("#2  list-mfa-devices"), "{stdout}");
 }
 
 #[test]
