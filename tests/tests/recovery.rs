@@ -3,13 +3,22 @@
 //! mid-call, IAM on a bad day (a fault-injecting proxy in front of moto), and
 //! `--resume`, which finishes the job without sending a settled change twice.
 
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_iam::types::AssignmentStatusType;
 use runbook_host::bindings::MfaDevice;
 use runbook_host::harness::Harness;
-use runbook_host::journal::{Journal, JournalWriter, Partial, Record};
+use runbook_host::journal::{CallOutcome, Journal, JournalWriter, Partial, Record};
 use runbook_host::request::{Request, Response};
 
-use crate::support::moto::arn;
-use crate::support::{run, text};
+use crate::support::moto::{Moto, arn};
+use crate::support::proxy::{Fault, Forward, Proxy, Rule};
+use crate::support::scenarios::seed_world;
+use crate::support::{run, runbook, text};
+
+const USERS: &[&str] = &["mfa-test", "alice"];
 
 /// A journal sink that takes `lines` lines, then fails every write as a full
 /// disk does.
@@ -136,4 +145,509 @@ fn a_crashed_journal_is_shown_under_a_banner_and_snapshots() {
     ]}, {
         insta::assert_snapshot!("crashed_journal_show", stdout);
     });
+}
+
+/// A recovery of the seed world (mfa-test's virtual device, bystander alice,
+/// an orphan device) against a fault-injecting proxy in front of moto.
+struct BadDay {
+    moto: Moto,
+    proxy: Proxy,
+    dir: tempfile::TempDir,
+}
+
+impl BadDay {
+    fn new() -> BadDay {
+        let moto = Moto::start();
+        seed_world(&moto);
+        let proxy = Proxy::start(&moto);
+        BadDay {
+            moto,
+            proxy,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn journal(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `runbook run mfa-recovery --user mfa-test` through the proxy, with
+    /// `--yes` and `extra`, journaling to `name`.
+    fn run(&self, name: &str, extra: &[&str]) -> (Output, Journal) {
+        let out = self.command(name, extra).output().expect("running runbook");
+        let journal = Journal::read(&self.journal(name)).unwrap_or_else(|e| {
+            panic!(
+                "{name} must verify: {e}\n{:?}\n{}",
+                text(&out),
+                self.proxy.log()
+            )
+        });
+        (out, journal)
+    }
+
+    fn command(&self, name: &str, extra: &[&str]) -> std::process::Command {
+        let mut cmd = runbook();
+        cmd.args([
+            "run",
+            "mfa-recovery",
+            "--user",
+            "mfa-test",
+            "--endpoint-url",
+            &self.proxy.url,
+            "--journal",
+            self.journal(name).to_str().unwrap(),
+            "--yes",
+        ])
+        .args(extra);
+        cmd
+    }
+
+    /// Send the runbook's own `ListVirtualMFADevices Unassigned` request
+    /// through the proxy now, so a `Stale` rule has this answer to give later.
+    fn prime_unassigned_list(&self) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_iam::config::Credentials::new(
+                    "testing", "testing", None, None, "tests",
+                ))
+                .endpoint_url(&self.proxy.url)
+                .load(),
+        );
+        rt.block_on(
+            aws_sdk_iam::Client::new(&config)
+                .list_virtual_mfa_devices()
+                .assignment_status(AssignmentStatusType::Unassigned)
+                .max_items(1000)
+                .send(),
+        )
+        .expect("list-virtual-mfa-devices through the proxy");
+    }
+
+    /// The recovery is done: mfa-test has no device and its virtual one is
+    /// deleted, alice's and the orphan are untouched, and IAM applied each
+    /// change exactly once.
+    fn assert_recovered(&self) {
+        let log = self.proxy.log();
+        assert_eq!(
+            self.moto.devices_of("mfa-test"),
+            Vec::<String>::new(),
+            "{log}"
+        );
+        assert_eq!(self.moto.devices_of("alice"), vec![arn("alice")], "{log}");
+        assert_eq!(
+            self.moto.virtual_devices(),
+            vec![
+                (arn("alice"), Some("alice".to_owned())),
+                (arn("orphan"), None)
+            ],
+            "{log}"
+        );
+        assert_eq!(self.proxy.applied("DeactivateMFADevice"), 1, "{log}");
+        assert_eq!(self.proxy.applied("DeleteVirtualMFADevice"), 1, "{log}");
+    }
+
+    /// Every change reached IAM exactly once (not only applied once).
+    fn assert_sent_once(&self) {
+        let log = self.proxy.log();
+        assert_eq!(self.proxy.sent("DeactivateMFADevice"), 1, "{log}");
+        assert_eq!(self.proxy.sent("DeleteVirtualMFADevice"), 1, "{log}");
+    }
+}
+
+fn ops(j: &Journal) -> Vec<&'static str> {
+    j.calls().map(|(c, _)| c.request.op()).collect()
+}
+
+/// The exact `--resume` command a run printed, as arguments after `runbook`.
+fn printed_resume_command(stdout: &str) -> Vec<String> {
+    let line = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("to finish this run"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no resume command in:\n{stdout}"));
+    line.split_whitespace()
+        .skip(1) // `runbook`
+        .map(|w| w.trim_matches('\'').to_owned())
+        .collect()
+}
+
+#[test]
+fn a_stale_device_list_after_the_deactivation_is_read_again_and_the_run_finishes() {
+    let day = BadDay::new();
+    day.proxy.add(
+        Rule::on("ListMFADevices", Fault::Stale)
+            .after("DeactivateMFADevice")
+            .times(2),
+    );
+    let (out, j) = day.run("run.jsonl", &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    day.assert_recovered();
+    day.assert_sent_once();
+    // Two stale reads, two recorded waits, then the truth.
+    assert_eq!(
+        ops(&j),
+        [
+            "list-mfa-devices",
+            "deactivate-mfa-device",
+            "list-mfa-devices",
+            "clock-sleep",
+            "list-mfa-devices",
+            "clock-sleep",
+            "list-mfa-devices",
+            "list-virtual-mfa-devices",
+            "delete-virtual-mfa-device",
+        ]
+    );
+    // Lists ask for IAM's largest page.
+    assert!(
+        day.proxy.log().contains("MaxItems=1000"),
+        "{}",
+        day.proxy.log()
+    );
+}
+
+#[test]
+fn a_stale_unassigned_list_is_read_again_and_the_run_finishes() {
+    let day = BadDay::new();
+    day.prime_unassigned_list();
+    day.proxy.add(
+        Rule::on("ListVirtualMFADevices", Fault::Stale)
+            .with("AssignmentStatus", "Unassigned")
+            .after("DeactivateMFADevice"),
+    );
+    let (out, j) = day.run("run.jsonl", &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    day.assert_recovered();
+    day.assert_sent_once();
+    assert!(ops(&j).contains(&"clock-sleep"), "{:?}", ops(&j));
+}
+
+#[test]
+fn a_delete_conflict_is_waited_out_in_the_same_run() {
+    let day = BadDay::new();
+    day.proxy
+        .add(Rule::on("DeleteVirtualMFADevice", Fault::delete_conflict()));
+    let (out, _) = day.run("run.jsonl", &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    day.assert_recovered();
+    day.assert_sent_once();
+}
+
+#[test]
+fn a_concurrent_modification_is_retried_by_the_host_and_each_attempt_is_journaled() {
+    let day = BadDay::new();
+    day.proxy.add(Rule::on(
+        "DeactivateMFADevice",
+        Fault::concurrent_modification(),
+    ));
+    day.proxy.add(Rule::on(
+        "DeleteVirtualMFADevice",
+        Fault::temporarily_unmodifiable(),
+    ));
+    let (out, j) = day.run("run.jsonl", &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    day.assert_recovered();
+    day.assert_sent_once();
+    let retries: Vec<(&str, Vec<String>)> = j
+        .calls()
+        .filter(|(_, e)| !e.retries.is_empty())
+        .map(|(c, e)| (c.request.op(), e.retries.clone()))
+        .collect();
+    assert_eq!(retries.len(), 2, "{retries:?}");
+    assert_eq!(retries[0].0, "deactivate-mfa-device");
+    assert!(
+        retries[0].1[0].starts_with("ConcurrentModification: "),
+        "{retries:?}"
+    );
+    assert_eq!(retries[1].0, "delete-virtual-mfa-device");
+    assert!(
+        retries[1].1[0].starts_with("EntityTemporarilyUnmodifiable: "),
+        "{retries:?}"
+    );
+}
+
+#[test]
+fn a_dropped_connection_is_retried_and_a_change_already_made_is_not_made_twice() {
+    // Dropped before IAM saw it: the retry is the one that reaches IAM.
+    let day = BadDay::new();
+    day.proxy.add(Rule::on(
+        "DeactivateMFADevice",
+        Fault::Drop { forwarded: false },
+    ));
+    let (out, j) = day.run("run.jsonl", &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    day.assert_recovered();
+    day.assert_sent_once();
+    let (_, end) = j.calls().nth(1).unwrap();
+    assert!(
+        end.retries[0].starts_with("Transport: "),
+        "{:?}",
+        end.retries
+    );
+
+    // Dropped after IAM applied it: the retry reaches IAM too, which says the
+    // device is no longer attached; the runbook checks, and finishes.
+    let day = BadDay::new();
+    day.proxy.add(Rule::on(
+        "DeleteVirtualMFADevice",
+        Fault::Drop { forwarded: true },
+    ));
+    let (out, _) = day.run("run.jsonl", &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stderr.contains("found deleted virtual MFA device"),
+        "{stderr}"
+    );
+    day.assert_recovered();
+}
+
+#[test]
+fn a_stall_longer_than_the_deadline_is_cut_there_and_resume_finishes_the_job() {
+    let day = BadDay::new();
+    let stall = Duration::from_secs(30);
+    day.proxy.add(Rule::on(
+        "DeactivateMFADevice",
+        Fault::Stall {
+            duration: stall,
+            forward: Forward::Never,
+        },
+    ));
+    let started = Instant::now();
+    let (out, j) = day.run("cut.jsonl", &["--deadline", "2"]);
+    let elapsed = started.elapsed();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(elapsed < stall / 2, "the run took {elapsed:?}");
+    let (call, end) = j.calls().last().unwrap();
+    assert_eq!(call.request.op(), "deactivate-mfa-device");
+    assert!(
+        matches!(&end.outcome, CallOutcome::Cut { reason } if reason.contains("may or may not have reached IAM")),
+        "{:?}",
+        end.outcome
+    );
+    day.proxy.release("DeactivateMFADevice");
+
+    // The exact command printed finishes the recovery.
+    let mut args = printed_resume_command(&stdout);
+    let resumed = day.journal("resumed.jsonl");
+    args.extend([
+        "--journal".to_owned(),
+        resumed.display().to_string(),
+        "--yes".to_owned(),
+    ]);
+    let out = runbook().args(&args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:?}\n{}",
+        text(&out),
+        day.proxy.log()
+    );
+    day.assert_recovered();
+    day.assert_sent_once();
+    let j = Journal::read(&resumed).unwrap();
+    let resumes = j.header.resumes.as_ref().expect("names what it resumes");
+    assert_eq!(
+        resumes.journal,
+        day.journal("cut.jsonl").display().to_string()
+    );
+    assert_eq!(
+        resumes.calls_reused, 1,
+        "the first list, not the cut change"
+    );
+}
+
+#[test]
+fn a_detached_device_left_undeleted_fails_and_the_printed_resume_deletes_it() {
+    let day = BadDay::new();
+    day.prime_unassigned_list();
+    // IAM does not list the detached device as unassigned for the whole of
+    // the runbook's patience (one read and five re-reads, 20 s).
+    day.proxy.add(
+        Rule::on("ListVirtualMFADevices", Fault::Stale)
+            .with("AssignmentStatus", "Unassigned")
+            .after("DeactivateMFADevice")
+            .times(6),
+    );
+    let (out, j) = day.run("failed.jsonl", &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "never 'succeeded': {stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "the detached virtual MFA device(s) {} are not deleted",
+            arn("mfa-test")
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        day.moto.virtual_devices().len(),
+        3,
+        "left behind, unassigned"
+    );
+    let mut args = printed_resume_command(&stdout);
+    assert_eq!(
+        args,
+        [
+            "run",
+            "mfa-recovery",
+            "--user",
+            "mfa-test",
+            "--endpoint-url",
+            &day.proxy.url,
+            "--resume",
+            &day.journal("failed.jsonl").display().to_string(),
+        ]
+    );
+    assert_eq!(
+        j.calls().filter(|(c, _)| c.request.is_mutation()).count(),
+        1
+    );
+
+    let resumed = day.journal("resumed.jsonl");
+    args.extend([
+        "--journal".to_owned(),
+        resumed.display().to_string(),
+        "--yes".to_owned(),
+    ]);
+    let out = runbook().args(&args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:?}\n{}",
+        text(&out),
+        day.proxy.log()
+    );
+    day.assert_recovered();
+    day.assert_sent_once();
+    let j = Journal::read(&resumed).unwrap();
+    // The listing and the deactivation came from the failed run's journal.
+    let reused: Vec<&str> = j
+        .calls()
+        .filter(|(_, e)| e.resumed)
+        .map(|(c, _)| c.request.op())
+        .collect();
+    assert_eq!(reused, ["list-mfa-devices", "deactivate-mfa-device"]);
+}
+
+#[test]
+fn sigkill_in_the_middle_of_a_run_then_resume_completes_the_recovery() {
+    for forward in [Forward::Never, Forward::After] {
+        let day = BadDay::new();
+        day.proxy.add(Rule::on(
+            "DeactivateMFADevice",
+            Fault::Stall {
+                duration: Duration::from_secs(60),
+                forward,
+            },
+        ));
+        let mut child = day
+            .command("killed.jsonl", &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        day.proxy
+            .wait_until_held("DeactivateMFADevice", Duration::from_secs(60));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        day.proxy.release("DeactivateMFADevice");
+        day.proxy.wait_until_idle(Duration::from_secs(10));
+
+        let killed = Partial::read(&day.journal("killed.jsonl")).unwrap();
+        assert!(killed.footer.is_none());
+        assert_eq!(
+            killed.open_call().map(|c| c.request.op()),
+            Some("deactivate-mfa-device")
+        );
+
+        let out = run(&[
+            "run",
+            "mfa-recovery",
+            "--user",
+            "mfa-test",
+            "--endpoint-url",
+            &day.proxy.url,
+            "--resume",
+            day.journal("killed.jsonl").to_str().unwrap(),
+            "--journal",
+            day.journal("resumed.jsonl").to_str().unwrap(),
+            "--yes",
+        ]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{forward:?}: {stdout}{stderr}");
+        day.assert_recovered();
+        if forward == Forward::Never {
+            day.assert_sent_once();
+        } else {
+            // IAM had applied it before the kill: the change whose outcome
+            // was never journaled is sent again, and IAM's answer (the device
+            // is no longer attached) decides.
+            assert!(stderr.contains("found deactivated '"), "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn resume_refuses_another_user_a_succeeded_run_and_a_dry_run() {
+    let day = BadDay::new();
+    let (out, _) = day.run("ok.jsonl", &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let before = day.moto.state(USERS);
+    let ok = day.journal("ok.jsonl");
+    let dry = day.journal("dry.jsonl");
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--user",
+        "mfa-test",
+        "--endpoint-url",
+        &day.proxy.url,
+        "--journal",
+        dry.to_str().unwrap(),
+        "--dry-run",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    for (resumed, needle) in [
+        (&ok, "succeeded: there is nothing to resume"),
+        (
+            &dry,
+            "the journal is of a dry-run run, which changed nothing",
+        ),
+    ] {
+        let out = day
+            .command("again.jsonl", &["--resume", resumed.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--user",
+        "alice",
+        "--endpoint-url",
+        &day.proxy.url,
+        "--resume",
+        ok.to_str().unwrap(),
+        "--yes",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("had parameters `--user mfa-test`, not `--user alice`"),
+        "{stderr}"
+    );
+    assert_eq!(day.moto.state(USERS), before, "nothing changed");
 }

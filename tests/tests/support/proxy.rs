@@ -50,12 +50,14 @@
 //! each call as `POST /` with a `Content-Length` form body, no `Expect`, no
 //! chunking, over one kept-alive connection, and numbers its attempts in an
 //! `amz-sdk-request: attempt=N; max=M` header (the log shows retries). Its
-//! standard retry mode (the default, 3 attempts, and what `runbook` uses)
-//! retries `Throttling`, 5xx answers and connections closed without an answer,
-//! but no 409 (`DeleteConflict`, `ConcurrentModification`,
-//! `EntityTemporarilyUnmodifiable`). So a mutation dropped after forwarding
-//! reaches moto twice, and the caller sees the second answer (`NoSuchEntity`,
-//! say): `seen`, `sent` and `applied` tell attempts from calls.
+//! standard retry mode (the SDK's default, 3 attempts) retries `Throttling`,
+//! 5xx answers and connections closed without an answer, but no 409
+//! (`DeleteConflict`, `ConcurrentModification`,
+//! `EntityTemporarilyUnmodifiable`). The `runbook` host turns the SDK's
+//! retries off and retries itself (those 409s included, each attempt
+//! journaled). Either way a mutation dropped after forwarding reaches moto
+//! twice, and the caller sees the second answer (`NoSuchEntity`, say):
+//! `seen`, `sent` and `applied` tell attempts from calls.
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
