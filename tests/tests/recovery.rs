@@ -631,6 +631,10 @@ fn resume_refuses_another_user_a_succeeded_run_and_a_dry_run() {
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(needle), "{stderr}");
+        assert!(
+            !day.journal("again.jsonl").exists(),
+            "a refused resume leaves no journal behind"
+        );
     }
     let out = run(&[
         "run",

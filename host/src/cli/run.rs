@@ -262,10 +262,6 @@ fn execute(
         }
     }
     let connect = || Live::connect(&options).context("cannot set up the AWS client");
-    // The journal exists before anything is sent: a path that cannot be used
-    // fails here, not after the reads.
-    let mut journal = create_journal(&journal_path)?;
-
     let (live, caller) = match early.map(std::thread::JoinHandle::join) {
         Some(Ok((used, connected))) if used == options => {
             connected.context("cannot set up the AWS client")?
@@ -305,6 +301,9 @@ fn execute(
             r.journal, r.last_hash, r.calls_reused
         );
     }
+    // The journal exists before anything is sent: a path that cannot be used
+    // fails here, not after the reads.
+    let mut journal = create_journal(&journal_path)?;
 
     let (mode, backend, consent): (Mode, Box<dyn Backend>, Consent) = if args.dry_run {
         (Mode::DryRun, Box::new(DryRun::new(live)), Consent::Given)
