@@ -40,6 +40,22 @@ pub fn lines(records: &[Record]) -> Vec<Line> {
                     CallOutcome::Unanswered { reason } => ("stopped", reason.clone()),
                     CallOutcome::Cut { reason } => ("cut", reason.clone()),
                 };
+                let mut result = result;
+                if !end.retries.is_empty() {
+                    let codes: Vec<&str> = end
+                        .retries
+                        .iter()
+                        .map(|r| r.split(':').next().unwrap_or(r))
+                        .collect();
+                    result.push_str(&format!(
+                        " [after {} failed attempt(s): {}]",
+                        codes.len(),
+                        codes.join(", ")
+                    ));
+                }
+                if end.resumed {
+                    result.push_str(" [answered from the resumed journal, not sent]");
+                }
                 out.push(Line {
                     index: end.index,
                     op: req.op(),

@@ -369,6 +369,14 @@ fn a_concurrent_modification_is_retried_by_the_host_and_each_attempt_is_journale
         retries[1].1[0].starts_with("EntityTemporarilyUnmodifiable: "),
         "{retries:?}"
     );
+    let shown = run(&["show", day.journal("run.jsonl").to_str().unwrap()]);
+    assert!(
+        text(&shown)
+            .0
+            .contains("[after 1 failed attempt(s): ConcurrentModification]"),
+        "{:?}",
+        text(&shown)
+    );
 }
 
 #[test]
@@ -460,6 +468,16 @@ fn a_stall_longer_than_the_deadline_is_cut_there_and_resume_finishes_the_job() {
     assert_eq!(
         resumes.calls_reused, 1,
         "the first list, not the cut change"
+    );
+    // The resumed journal replays offline like any other, and shows which
+    // answers came from the journal it resumed.
+    let replay = run(&["replay", resumed.to_str().unwrap()]);
+    assert_eq!(replay.status.code(), Some(0), "{:?}", text(&replay));
+    let shown = run(&["show", resumed.to_str().unwrap()]);
+    let (stdout, _) = text(&shown);
+    assert!(
+        stdout.contains("1 device(s): arn:aws:iam::123456789012:mfa/mfa-test [answered from the resumed journal, not sent]"),
+        "{stdout}"
     );
 }
 
