@@ -127,7 +127,8 @@ pub mod iam {
     }
 
     /// Whether `serial_number` names a virtual device
-    /// (`arn:aws:iam::ACCOUNT:mfa/NAME`) rather than a hardware token.
+    /// (`arn:aws:iam::ACCOUNT:mfa/NAME`) rather than a hardware TOTP token or a
+    /// FIDO security key.
     pub fn is_virtual_serial(serial_number: &str) -> bool {
         let mut parts = serial_number.splitn(6, ':');
         matches!(
@@ -399,6 +400,15 @@ mod tests {
         ));
         assert!(!iam::is_virtual_serial("arn:aws:iam::12345:mfa/x"));
         assert!(!iam::is_virtual_serial("arn:aws:sts::123456789012:mfa/x"));
+    }
+
+    #[test]
+    fn fido_security_keys_are_named_and_never_virtual() {
+        let key = "arn:aws:iam::123456789012:u2f/user/alice/fidokey-ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        assert!(iam::is_fido_serial(key));
+        assert!(!iam::is_virtual_serial(key));
+        assert!(!iam::is_fido_serial("GAHT12345678"));
+        assert!(!iam::is_fido_serial("arn:aws:iam::123456789012:mfa/alice"));
     }
 
     #[test]
