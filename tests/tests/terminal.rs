@@ -15,9 +15,19 @@ use crate::support::{isolate, runbook_bin};
 /// returns the exit code, what the terminal showed, and the journal.
 fn on_a_terminal(moto: &Moto, user: &str, answer: &str) -> (Option<i32>, String, Journal) {
     let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("run.jsonl");
+    on_a_terminal_with(moto, user, answer, &dir.path().join("run.jsonl"), "")
+}
+
+/// `on_a_terminal`, journaling to `journal`, with `extra` flags.
+fn on_a_terminal_with(
+    moto: &Moto,
+    user: &str,
+    answer: &str,
+    journal: &std::path::Path,
+    extra: &str,
+) -> (Option<i32>, String, Journal) {
     let line = format!(
-        "{} run mfa-recovery --user {user} --endpoint-url {} --journal {}",
+        "{} run mfa-recovery --user {user} --endpoint-url {} --journal {} {extra}",
         runbook_bin().display(),
         moto.url,
         journal.display()
@@ -39,8 +49,53 @@ fn on_a_terminal(moto: &Moto, user: &str, answer: &str) -> (Option<i32>, String,
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    let journal = Journal::read(&journal).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let journal = Journal::read(journal).unwrap_or_else(|e| panic!("{e}\n{text}"));
     (out.status.code(), text, journal)
+}
+
+#[test]
+fn a_resumed_run_asks_only_for_the_changes_left_to_make() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.jsonl");
+    // The first run may not delete: it deactivates, then fails.
+    let out = crate::support::run_against(
+        &moto,
+        "mfa-recovery",
+        "mfa-test",
+        &first,
+        &["--yes", "--deny", "iam:DeleteVirtualMFADevice"],
+    );
+    let (stdout, _) = crate::support::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("--resume"), "{stdout}");
+    let (code, text, journal) = on_a_terminal_with(
+        &moto,
+        "mfa-test",
+        "y",
+        &dir.path().join("resumed.jsonl"),
+        &format!("--resume {}", first.display()),
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let plan = text
+        .split("this run will:")
+        .nth(1)
+        .and_then(|t| t.split("apply these").next())
+        .unwrap_or_else(|| panic!("no plan in {text}"));
+    assert_eq!(
+        plan.trim(),
+        format!("- delete virtual MFA device {}", arn("mfa-test")),
+        "the deactivation was done by the first run: {text}"
+    );
+    assert!(text.contains("apply these 1 change(s)?"), "{text}");
+    assert_eq!(moto.devices_of("mfa-test"), Vec::<String>::new());
+    assert_eq!(
+        moto.virtual_devices().len(),
+        2,
+        "mfa-test's device is deleted"
+    );
+    assert!(journal.header.resumes.is_some());
 }
 
 #[test]
