@@ -1,7 +1,7 @@
 use runbook_host::journal::Journal;
 
 use crate::support::moto::{Moto, arn};
-use crate::support::{run, run_against, text};
+use crate::support::{assert_no_terminal_controls, run, run_against, text};
 
 #[test]
 fn a_missing_required_parameter_is_a_usage_error() {
@@ -97,4 +97,52 @@ fn an_unreachable_endpoint_fails_the_runbook_and_the_journal_stays_valid() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("Transport"), "{stdout}");
     Journal::read(&journal).expect("the journal verifies");
+}
+
+#[test]
+fn a_huge_parameter_in_a_usage_error_is_cut_and_escaped() {
+    let huge = "a".repeat(5000);
+    let out = run(&["run", "mfa-recovery", "--user", &huge, "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.len() < 1000, "{} bytes: {stderr}", stderr.len());
+    assert!(stderr.contains("is not an IAM user name"), "{stderr}");
+    assert!(stderr.contains("… [cut: 4488 more chars]"), "{stderr}");
+
+    let evil = "\u{1b}[2J\u{1b}[Hok\r\u{7}";
+    let out = run(&["run", "mfa-recovery", "--user", evil, "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_no_terminal_controls("--user", &out);
+    assert!(
+        stderr.contains("--user '\\u{1b}[2J\\u{1b}[Hok\\r\\u{7}' is not an IAM user name"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn command_line_text_in_clap_usage_errors_is_escaped() {
+    let evil = "--\u{1b}[2J\u{1b}[Hfake\r\u{7}";
+    for args in [
+        &["verify", evil][..],
+        &["run", "mfa-recovery", "--user", "u", evil],
+        &["run", "mfa-recovery", "--user", "u", "--deadline", evil],
+        &["show", "x", "--output", evil],
+    ] {
+        let out = run(args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_no_terminal_controls("usage error", &out);
+        assert!(
+            stderr.contains("\\u{1b}[2J\\u{1b}[Hfake\\r\\u{7}"),
+            "{stderr}"
+        );
+    }
+    // A very long one is cut.
+    let long = format!("--{}", "x".repeat(5000));
+    let out = run(&["verify", &long]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.len() < 2000, "{} bytes: {stderr}", stderr.len());
+    assert!(stderr.contains("[cut: "), "{stderr}");
 }

@@ -7,7 +7,7 @@ use runbook_host::harness::Harness;
 use runbook_host::journal::Journal;
 use runbook_host::project;
 use runbook_host::sandbox::exit;
-use runbook_host::transcript;
+use runbook_host::transcript::{self, printable, printable_path};
 
 /// Replay a journal: run the recorded runbook (or --runbook) with the recorded
 /// parameters, answer every call from the journal, and stop at the first call
@@ -32,7 +32,7 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
     let journal = match Journal::read(&args.journal) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: {e}");
+            super::out::error(e);
             return Ok(exit::JOURNAL_INVALID);
         }
     };
@@ -40,37 +40,41 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
         .runbook
         .clone()
         .unwrap_or_else(|| journal.header.runbook.clone());
-    let (what, bytes) =
-        project::read_runbook(&spec, args.runbooks.as_deref(), &mut |m| eprintln!("{m}")).map_err(
-            |e| {
-                e.context(format!(
+    let (what, bytes) = project::read_runbook(
+        &spec,
+        args.runbooks.as_deref(),
+        &mut super::out::say,
+    )
+    .map_err(|e| {
+        e.context(format!(
             "{}:1: the runbook '{}' the journal names cannot be loaded; pass --runbook NAME|PATH",
-            args.journal.display(),
-            journal.header.runbook
+            printable_path(&args.journal),
+            printable(&journal.header.runbook)
         ))
-            },
-        )?;
+    })?;
     let harness = Harness::from_bytes(&what, &bytes)?;
     if args.runbook.is_none() && harness.sha256() != journal.header.wasm_sha256 {
-        eprintln!(
-            "error: {what} (sha256 {}) is not the component recorded in {} (sha256 {}): the runbook changed since the recording; replay it anyway with --runbook {spec}",
+        super::out::error(format_args!(
+            "{what} (sha256 {}) is not the component recorded in {} (sha256 {}): the runbook changed since the recording; replay it anyway with --runbook {}",
             harness.sha256(),
-            args.journal.display(),
-            journal.header.wasm_sha256
-        );
+            printable_path(&args.journal),
+            printable(&journal.header.wasm_sha256),
+            printable(&spec)
+        ));
         return Ok(exit::REPLAY_DIVERGED);
     }
     let run = harness.replay(&args.journal)?.run()?;
-    print!("{}", run.transcript());
+    // The transcript escapes every value the journal and the runbook supplied.
+    out!("{}", run.transcript());
     if run.exit_code == exit::REPLAY_DIVERGED {
-        eprintln!("replay of {} diverged", args.journal.display());
+        errln!("replay of {} diverged", printable_path(&args.journal));
         return Ok(exit::REPLAY_DIVERGED);
     }
     if run.exit_code == exit::HOST_ERROR || run.exit_code == exit::JOURNAL_INVALID {
-        eprintln!("error: {}", transcript::outcome_line(&run.outcome));
+        super::out::error(transcript::outcome_line(&run.outcome));
         return Ok(run.exit_code);
     }
-    println!(
+    outln!(
         "replay matched the recording: {} call(s); recorded outcome: {}",
         journal.footer.calls,
         transcript::outcome_line(&journal.footer.outcome)

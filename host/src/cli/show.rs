@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use runbook_host::journal::{Journal, Record};
 use runbook_host::sandbox::exit;
-use runbook_host::transcript;
+use runbook_host::transcript::{self, printable};
 
 /// Show a journal: one line per call (index, operation, key arguments,
 /// outcome) and how the run ended. The journal is verified first.
@@ -31,16 +31,19 @@ pub fn main(args: ShowArgs) -> anyhow::Result<u8> {
     let j = match Journal::read(&args.journal) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: {e}");
+            super::out::error(e);
             return Ok(exit::JOURNAL_INVALID);
         }
     };
     match args.output {
         Output::Text => {
-            print!("{}", transcript::render(&j.records));
-            println!(
+            // Every value a journal supplies is escaped and cut.
+            out!("{}", transcript::render(&j.records));
+            outln!(
                 "started {}, finished {}; last line sha256 {}",
-                j.header.started_at, j.footer.finished_at, j.last_hash
+                printable(&j.header.started_at),
+                printable(&j.footer.finished_at),
+                j.last_hash
             );
         }
         Output::Json => {
@@ -59,7 +62,7 @@ pub fn main(args: ShowArgs) -> anyhow::Result<u8> {
                 "outcome": j.footer.outcome,
                 "last_hash": j.last_hash,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", serde_json::to_string_pretty(&doc)?);
         }
     }
     Ok(exit::SUCCESS)
