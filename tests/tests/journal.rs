@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use runbook_host::journal::{GENESIS, line_hash};
 use serde_json::Value;
 
-use crate::support::{assert_no_terminal_controls, root, run, text};
+use crate::support::{assert_no_terminal_controls, root, run, run_within, text};
 
 fn seed() -> String {
     std::fs::read_to_string(root().join("tests/fixtures/seed-case/journal.jsonl")).unwrap()
@@ -387,13 +387,13 @@ fn a_hostile_journal_reaches_the_terminal_escaped() {
         assert!(!out.stdout.contains(&b), "{b:#x} in {:?}", text(&out));
     }
 
-    // The runbook it names cannot be found; the message quotes it escaped.
+    // The runbook it names is not a runbook name: never read as a path.
     let out = run(&["replay", path]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert_no_terminal_controls("replay", &out);
     assert!(
-        stderr.contains("the runbook 'mfa-recovery\\u{1b}[2J\\u{1b}[H\\r\\u{7}\\u{9b}31m\\u{202e}' the journal names cannot be loaded"),
+        stderr.contains("the journal names the runbook 'mfa-recovery\\u{1b}[2J\\u{1b}[H\\r\\u{7}\\u{9b}31m\\u{202e}', which is not a runbook name"),
         "{stderr}"
     );
 
@@ -421,4 +421,33 @@ fn a_hostile_journal_reaches_the_terminal_escaped() {
     ]);
     assert_eq!(out.status.code(), Some(6), "{:?}", text(&out));
     assert_no_terminal_controls("run --replay", &out);
+}
+
+#[test]
+fn a_journal_naming_a_path_as_its_runbook_is_never_read_from_that_path() {
+    // A journal is untrusted: a header naming /dev/zero made replay read it.
+    let dir = tempfile::tempdir().unwrap();
+    for named in [
+        "/dev/zero",
+        "../../dev/zero",
+        "tests/fixtures/seed-case/journal.jsonl",
+        "mfa-recovery.wasm",
+    ] {
+        let p = journal(&dir, &rechained(1, |v| v["runbook"] = named.into()));
+        let out = run_within(
+            &["replay", p.to_str().unwrap()],
+            std::time::Duration::from_secs(30),
+        );
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(3), "{named}: {stderr}");
+        assert!(
+            stderr.contains(&format!("journal.jsonl:1: the journal names the runbook '{named}', which is not a runbook name")),
+            "{named}: {stderr}"
+        );
+        assert!(stderr.contains("pass --runbook NAME|PATH"), "{stderr}");
+    }
+    // The operator may still choose the component.
+    let p = journal(&dir, &rechained(1, |v| v["runbook"] = "/dev/zero".into()));
+    let out = run(&["replay", p.to_str().unwrap(), "--runbook", "mfa-recovery"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use runbook_host::harness::Harness;
 use runbook_host::journal::Journal;
+use runbook_host::manifest::is_runbook_name;
 use runbook_host::project;
 use runbook_host::sandbox::exit;
 use runbook_host::transcript::{self, printable, printable_path};
@@ -36,20 +37,34 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
             return Ok(exit::JOURNAL_INVALID);
         }
     };
-    let spec = args
-        .runbook
-        .clone()
-        .unwrap_or_else(|| journal.header.runbook.clone());
-    let (what, bytes) = project::read_runbook(
-        &spec,
-        args.runbooks.as_deref(),
-        &mut super::out::say,
-    )
-    .map_err(|e| {
+    let recorded = &journal.header.runbook;
+    let (spec, read) = match &args.runbook {
+        // The operator chose: a name or a path.
+        Some(spec) => (
+            spec.clone(),
+            project::read_runbook(spec, args.runbooks.as_deref(), &mut super::out::say),
+        ),
+        // A journal is untrusted input: the runbook it names is looked up by
+        // name in the project's runbooks/, never read as a path (a header
+        // naming /dev/zero made the host read it).
+        None if !is_runbook_name(recorded) => {
+            super::out::error(format_args!(
+                "{}:1: the journal names the runbook '{}', which is not a runbook name (lowercase letters, digits and '-'); the runbook of a journal is looked up by name in the project's runbooks/, never as a path: pass --runbook NAME|PATH to choose the component",
+                printable_path(&args.journal),
+                printable(recorded)
+            ));
+            return Ok(exit::HOST_ERROR);
+        }
+        None => (
+            recorded.clone(),
+            project::read_named_runbook(recorded, args.runbooks.as_deref(), &mut super::out::say),
+        ),
+    };
+    let (what, bytes) = read.map_err(|e| {
         e.context(format!(
             "{}:1: the runbook '{}' the journal names cannot be loaded; pass --runbook NAME|PATH",
             printable_path(&args.journal),
-            printable(&journal.header.runbook)
+            printable(recorded)
         ))
     })?;
     let harness = Harness::from_bytes(&what, &bytes)?;
