@@ -62,6 +62,22 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         "{}",
         serde_json::to_string_pretty(&document(&grant, &args.account))?
     );
+    // On stderr: stdout stays a document IAM accepts as is (a policy has no
+    // room for comments).
+    let mut users: Vec<&str> = grant
+        .rules
+        .iter()
+        .filter(|r| r.action != "iam:DeleteVirtualMFADevice")
+        .filter_map(|r| r.resource.strip_prefix("user/"))
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    for user in users {
+        errln!(
+            "note: IAM matches the user name in a resource ARN case-sensitively, while IAM user names are unique regardless of case: the user/{0} resources above match only the user spelled exactly '{0}'; give the name exactly as IAM spells it (as `aws iam list-users` shows it)",
+            printable(user)
+        );
+    }
     Ok(exit::SUCCESS)
 }
 
