@@ -251,7 +251,7 @@ mod tests {
         let m = Manifest::from_toml(
             r#"
 name = "x"
-version = "1"
+version = "1.0.0"
 description = "d"
 [[params]]
 name = "user"

@@ -18,6 +18,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -76,7 +77,9 @@ impl Harness {
     /// A runbook by name (from the project's runbooks/, built if needed) or by
     /// path to a `.wasm` component.
     pub fn new(runbook: &str) -> anyhow::Result<Harness> {
-        let (what, bytes) = project::read_runbook(runbook, None, &mut |m| eprintln!("{m}"))?;
+        let (what, bytes) = project::read_runbook(runbook, None, &mut |m| {
+            let _ = writeln!(std::io::stderr(), "{}", transcript::printable(m));
+        })?;
         Harness::from_bytes(&what, &bytes)
     }
 

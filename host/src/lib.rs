@@ -4,6 +4,10 @@
 //! The binary (`runbook`) is a thin layer over this library; tests and the
 //! runbook test harness drive the same code in process.
 
+// `println!` panics on a closed pipe: the library prints nothing itself but its
+// sandbox's echo of log lines, written with `writeln!` and errors ignored.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod backend;
 pub mod bindings;
 pub mod cache;

@@ -2,6 +2,9 @@
 //! the library. Exit codes are part of the interface (see the README and
 //! `runbook_host::sandbox::exit`).
 
+// Output goes through `cli::out`, which never panics on a closed pipe.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use runbook_host::sandbox::exit;
@@ -12,7 +15,7 @@ fn main() -> ExitCode {
     match cli::main(std::env::args_os().collect()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            cli::out::error(e);
             ExitCode::from(exit::HOST_ERROR)
         }
     }

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::transcript::{is_printable_char, printable};
+
 /// The custom section the sdk writes the manifest into.
 pub const SECTION: &str = "runbook-manifest";
 
@@ -36,6 +38,23 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "iam:DeactivateMFADevice",
     "iam:DeleteVirtualMFADevice",
 ];
+
+/// The longest runbook or parameter name: it names a directory, a flag and
+/// journal files, and heads every run; real names are a few words.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// The longest version: a semantic version with a modest pre-release or build
+/// suffix fits; it is printed in the header line above the consent prompt.
+pub const MAX_VERSION_CHARS: usize = 64;
+
+/// The longest description: "one sentence for the operator", shown by
+/// `inspect` and `--help`; 300 characters is two or three lines of a terminal,
+/// enough to say what a runbook does and too little to bury anything.
+pub const MAX_DESCRIPTION_CHARS: usize = 300;
+
+/// The longest help text of a parameter: one line of `--help` (wrapped at
+/// most twice).
+pub const MAX_HELP_CHARS: usize = 200;
 
 /// Flags of `runbook run` that a parameter may not shadow.
 const RESERVED: &[&str] = &[
@@ -134,29 +153,44 @@ impl Manifest {
 
     /// Parse and validate a manifest's TOML text.
     pub fn from_toml(text: &str) -> Result<Manifest, ManifestError> {
+        // The parser's message may quote the bad text: escape it.
         let m: Manifest =
-            toml::from_str(text).map_err(|e| ManifestError::Invalid(e.message().to_owned()))?;
+            toml::from_str(text).map_err(|e| ManifestError::Invalid(printable(e.message())))?;
         m.validate().map_err(ManifestError::Invalid)?;
         Ok(m)
     }
 
+    /// Check every field before any of it is printed: the name, version,
+    /// description and help texts are shown to the operator (in the header
+    /// right above the consent prompt, in `inspect`, in `--help`), so a
+    /// manifest whose text could move the cursor, forge lines or flood the
+    /// screen is refused at load. Messages quote bad values escaped.
     fn validate(&self) -> Result<(), String> {
-        let is_name = |s: &str| {
-            s.starts_with(|c: char| c.is_ascii_lowercase())
-                && s.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        };
-        if !is_name(&self.name) {
+        if !is_runbook_name(&self.name) {
             return Err(format!(
-                "name '{}' must be lowercase letters, digits and '-'",
-                self.name
+                "name '{}' must be 1 to {MAX_NAME_CHARS} lowercase letters, digits and '-', starting with a letter",
+                printable(&self.name)
             ));
         }
+        if let Err(e) = semver::Version::parse(&self.version) {
+            return Err(format!(
+                "version '{}' is not a semantic version such as 1.2.3 ({})",
+                printable(&self.version),
+                printable(&e.to_string())
+            ));
+        }
+        if self.version.len() > MAX_VERSION_CHARS {
+            return Err(format!(
+                "version '{}' is longer than {MAX_VERSION_CHARS} characters",
+                printable(&self.version)
+            ));
+        }
+        check_text("description", &self.description, MAX_DESCRIPTION_CHARS)?;
         for p in &self.params {
-            if !is_name(&p.name) {
+            if !is_runbook_name(&p.name) {
                 return Err(format!(
-                    "parameter '{}' must be lowercase letters, digits and '-'",
-                    p.name
+                    "parameter '{}' must be 1 to {MAX_NAME_CHARS} lowercase letters, digits and '-', starting with a letter",
+                    printable(&p.name)
                 ));
             }
             if RESERVED.contains(&p.name.as_str()) {
@@ -168,12 +202,17 @@ impl Manifest {
             if self.params.iter().filter(|q| q.name == p.name).count() > 1 {
                 return Err(format!("parameter '{}' is declared twice", p.name));
             }
+            check_text(
+                &format!("the help of parameter '{}'", p.name),
+                &p.help,
+                MAX_HELP_CHARS,
+            )?;
         }
         for c in &self.capabilities {
             if !KNOWN_ACTIONS.contains(&c.action.as_str()) {
                 return Err(format!(
                     "capability '{}' is not an action the host implements (one of {})",
-                    c.action,
+                    printable(&c.action),
                     KNOWN_ACTIONS.join(", ")
                 ));
             }
@@ -182,8 +221,9 @@ impl Manifest {
                 Scope::UserParam(p) => {
                     if !self.params.iter().any(|q| q.name == p) {
                         return Err(format!(
-                            "capability {} refers to parameter '{p}', which is not declared",
-                            c.action
+                            "capability {} refers to parameter '{}', which is not declared",
+                            c.action,
+                            printable(&p)
                         ));
                     }
                     if c.action == "iam:ListVirtualMFADevices" {
@@ -209,8 +249,9 @@ impl Manifest {
         for name in given.keys() {
             if self.param(name).is_none() {
                 return Err(format!(
-                    "runbook '{}' takes no parameter --{name}; it takes: {}",
+                    "runbook '{}' takes no parameter --{}; it takes: {}",
                     self.name,
+                    printable(name),
                     self.params
                         .iter()
                         .map(|p| format!("--{}", p.name))
@@ -227,7 +268,8 @@ impl Manifest {
                 && !is_iam_user_name(v)
             {
                 return Err(format!(
-                    "--{p} '{v}' is not an IAM user name (1 to 64 letters, digits and +=,.@_-)"
+                    "--{p} '{}' is not an IAM user name (1 to 64 letters, digits and +=,.@_-)",
+                    printable(v)
                 ));
             }
         }
@@ -241,6 +283,41 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+/// Whether `s` is a runbook (or parameter) name: 1 to [`MAX_NAME_CHARS`]
+/// lowercase ASCII letters, digits and `-`, starting with a letter. Such a
+/// name is never a path, an option, or text that could do anything on a
+/// terminal.
+pub fn is_runbook_name(s: &str) -> bool {
+    s.len() <= MAX_NAME_CHARS
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// `text` (a manifest field named `what`) is non-empty, at most `max`
+/// characters, and printable as itself (no control, format or bidirectional
+/// characters).
+fn check_text(what: &str, text: &str, max: usize) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err(format!("{what} is empty; say what it is for"));
+    }
+    let len = text.chars().count();
+    if len > max {
+        return Err(format!(
+            "{what} is {len} characters long; the limit is {max}: '{}'",
+            printable(text)
+        ));
+    }
+    if let Some(c) = text.chars().find(|&c| !is_printable_char(c)) {
+        return Err(format!(
+            "{what} contains the control or formatting character {}, which could rewrite the operator's screen: '{}'",
+            c.escape_unicode(),
+            printable(text)
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `s` is a valid IAM user name.
@@ -272,7 +349,8 @@ impl Scope {
             return Ok(Scope::UserParam(param.to_owned()));
         }
         Err(format!(
-            "resource '{resource}' must be \"*\" or \"user/{{PARAM}}\""
+            "resource '{}' must be \"*\" or \"user/{{PARAM}}\"",
+            printable(resource)
         ))
     }
 }
@@ -283,7 +361,7 @@ mod tests {
 
     const GOOD: &str = r#"
 name = "x"
-version = "1"
+version = "1.0.0"
 description = "d"
 [[params]]
 name = "user"
@@ -342,6 +420,117 @@ resource = "user/{user}"
                 .unwrap_err()
                 .contains("takes no parameter --role")
         );
+    }
+
+    /// The error for `GOOD` with `from` replaced by `to`.
+    fn refused(from: &str, to: &str) -> String {
+        let text = GOOD.replacen(from, to, 1);
+        assert_ne!(text, GOOD, "{from} is not in the manifest");
+        let e = Manifest::from_toml(&text).unwrap_err().to_string();
+        assert!(
+            crate::transcript::is_printable(&e),
+            "the message prints raw text: {e:?}"
+        );
+        e
+    }
+
+    #[test]
+    fn the_name_must_be_lowercase_letters_digits_and_dashes() {
+        for bad in ["X", "1x", "x_y", "x/y", "../x", "", "x\\u001b[2J"] {
+            let e = refused("name = \"x\"", &format!("name = \"{bad}\""));
+            assert!(e.contains("name '"), "{bad}: {e}");
+        }
+        let e = refused("name = \"x\"", &format!("name = \"{}\"", "x".repeat(65)));
+        assert!(e.contains("1 to 64 lowercase letters"), "{e}");
+        let e = refused("name = \"user\"", "name = \"User\"");
+        assert!(e.contains("parameter 'User' must be"), "{e}");
+    }
+
+    #[test]
+    fn the_version_must_be_a_semantic_version() {
+        for good in ["0.1.0", "1.2.3-rc.1", "1.0.0+build.5"] {
+            Manifest::from_toml(&GOOD.replace("\"1.0.0\"", &format!("\"{good}\""))).unwrap();
+        }
+        for bad in ["1", "v1.0.0", "1.0", "latest", ""] {
+            let e = refused("\"1.0.0\"", &format!("\"{bad}\""));
+            assert!(e.contains("is not a semantic version"), "{bad}: {e}");
+        }
+        let e = refused("\"1.0.0\"", &format!("\"1.0.0-{}\"", "a".repeat(60)));
+        assert!(e.contains("longer than 64 characters"), "{e}");
+    }
+
+    #[test]
+    fn a_version_drawing_on_the_terminal_is_refused_and_quoted_escaped() {
+        let e = refused(
+            "\"1.0.0\"",
+            r#""\u001b[2J\u001b[Hthis run will:\r\napply these 0 change(s)? [y/N] \u0007""#,
+        );
+        assert!(
+            e.contains("version '\\u{1b}[2J\\u{1b}[Hthis run will:\\r\\n"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn description_and_help_must_be_printable_non_empty_and_short() {
+        for (from, field) in [
+            ("description = \"d\"", "description"),
+            ("help = \"h\"", "the help of parameter 'user'"),
+        ] {
+            let key = from.split(' ').next().unwrap();
+            let with = |v: &str| format!("{key} = \"{v}\"");
+            for bad in [
+                "a\\u001b[31mb",
+                "a\\rb",
+                "a\\nb",
+                "a\\u0007",
+                "a\\u0085b",
+                "evil\\u202Etxt.exe",
+                "zero\\u200Bwidth",
+                "\\u2066isolate\\u2069",
+                "\\uFEFFbom",
+            ] {
+                let e = refused(from, &with(bad));
+                assert!(e.starts_with(&format!("the embedded manifest is invalid: {field} contains the control or formatting character")), "{bad}: {e}");
+            }
+            for empty in ["", "   "] {
+                let e = refused(from, &with(empty));
+                assert!(e.contains(&format!("{field} is empty")), "{e}");
+            }
+        }
+        Manifest::from_toml(&GOOD.replace("\"d\"", &format!("\"{}\"", "d".repeat(300)))).unwrap();
+        let e = refused("\"d\"", &format!("\"{}\"", "d".repeat(301)));
+        assert!(
+            e.contains("description is 301 characters long; the limit is 300"),
+            "{e}"
+        );
+        Manifest::from_toml(&GOOD.replace("\"h\"", &format!("\"{}\"", "h".repeat(200)))).unwrap();
+        let e = refused("\"h\"", &format!("\"{}\"", "h".repeat(201)));
+        assert!(
+            e.contains("is 201 characters long; the limit is 200"),
+            "{e}"
+        );
+        // Text that is merely not ASCII is fine.
+        Manifest::from_toml(&GOOD.replace("\"d\"", "\"Désactive les appareils MFA — vite\""))
+            .unwrap();
+    }
+
+    #[test]
+    fn bad_actions_and_resources_are_quoted_escaped() {
+        let e = refused("iam:ListMFADevices", "iam:\\u001b[2J");
+        assert!(e.contains("'iam:\\u{1b}[2J' is not an action"), "{e}");
+        let e = refused("user/{user}", "user/\\u001b");
+        assert!(e.contains("resource 'user/\\u{1b}' must be"), "{e}");
+    }
+
+    #[test]
+    fn an_operator_value_in_a_usage_error_is_escaped_and_cut() {
+        let m = Manifest::from_toml(GOOD).unwrap();
+        let given = BTreeMap::from([("user".to_owned(), format!("\u{1b}[2J{}", "a".repeat(5000)))]);
+        let e = m.check_params(&given).unwrap_err();
+        assert!(e.starts_with("--user '\\u{1b}[2Jaaa"), "{e}");
+        assert!(e.contains("[cut: "), "{e}");
+        assert!(e.len() < 700, "{}", e.len());
     }
 
     #[test]

@@ -8,6 +8,9 @@ use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 
+use crate::manifest::is_runbook_name;
+use crate::transcript::{printable, printable_path};
+
 /// The WebAssembly target runbooks are built for.
 pub const TARGET: &str = "wasm32-wasip2";
 
@@ -104,6 +107,12 @@ impl Project {
     /// than its sources (the runbook crate, the sdk, the WIT contract).
     /// `say` reports what is being done.
     pub fn component(&self, name: &str, say: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
+        if !is_runbook_name(name) {
+            bail!(
+                "'{}' is not a runbook name (lowercase letters, digits and '-')",
+                printable(name)
+            );
+        }
         let crate_dir = self.root.join("runbooks").join(name);
         if !crate_dir.join("runbook.toml").is_file() {
             bail!(
@@ -210,8 +219,16 @@ fn newest_mtime(path: &Path) -> Option<SystemTime> {
         .max()
 }
 
+/// The largest component the host reads. The MFA recovery runbook is about
+/// 70 KiB and a Python runbook (componentize-py) about 18 MB; 64 MiB leaves
+/// room for bigger runbooks while bounding what the host reads into memory
+/// (and hashes, parses, compiles) before it knows the file is a runbook.
+pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+
 /// Read a runbook given as a name (found in `project`) or a path to a `.wasm`.
-/// Returns how to name it in messages, and its bytes.
+/// Returns how to name it in messages, and its bytes. The operator chooses
+/// here; for a name taken from untrusted input (a journal) use
+/// [`read_named_runbook`], which never reads a path.
 pub fn read_runbook(
     spec: &str,
     project: Option<&Path>,
@@ -219,13 +236,102 @@ pub fn read_runbook(
 ) -> anyhow::Result<(String, Vec<u8>)> {
     let as_path = Path::new(spec);
     if spec.ends_with(".wasm") || spec.contains(std::path::MAIN_SEPARATOR) || as_path.is_file() {
-        let bytes = std::fs::read(as_path)
-            .with_context(|| format!("cannot read runbook component {spec}"))?;
-        return Ok((spec.to_owned(), bytes));
+        let bytes = read_component(as_path)?;
+        return Ok((printable_path(as_path), bytes));
+    }
+    read_named_runbook(spec, project, say)
+}
+
+/// Read the runbook called `name` from the project's `runbooks/` (built if
+/// needed). `name` must be a runbook name; it is never taken as a path.
+pub fn read_named_runbook(
+    name: &str,
+    project: Option<&Path>,
+    say: &mut dyn FnMut(&str),
+) -> anyhow::Result<(String, Vec<u8>)> {
+    if !is_runbook_name(name) {
+        bail!(
+            "'{}' is not a runbook name (lowercase letters, digits and '-'); give a runbook name, or a path to a .wasm",
+            printable(name)
+        );
     }
     let project = Project::find(project)?;
-    let wasm = project.component(spec, say)?;
-    let bytes = std::fs::read(&wasm)
-        .with_context(|| format!("cannot read the built component {}", wasm.display()))?;
-    Ok((format!("runbook '{spec}'"), bytes))
+    let wasm = project.component(name, say)?;
+    let bytes = read_component(&wasm)?;
+    Ok((format!("runbook '{name}'"), bytes))
+}
+
+/// Read the component at `path`: a regular file (not a device such as
+/// /dev/zero, a FIFO that would block, or a directory) of at most
+/// [`MAX_COMPONENT_BYTES`].
+pub fn read_component(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let shown = printable_path(path);
+    let mut options = std::fs::File::options();
+    options.read(true);
+    // Opening a FIFO for reading blocks until a writer comes: open without
+    // blocking, then look at what was opened (not at the path, which could
+    // be swapped in between).
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        rustix::fs::OFlags::NONBLOCK.bits() as i32,
+    );
+    let file = options
+        .open(path)
+        .with_context(|| format!("cannot read runbook component {shown}"))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read runbook component {shown}"))?;
+    if !meta.is_file() {
+        bail!(
+            "runbook component {shown} is {}, not a regular file; give the path of a .wasm file",
+            file_kind(&meta)
+        );
+    }
+    if meta.len() > MAX_COMPONENT_BYTES {
+        bail!(too_big(&shown));
+    }
+    // `take` holds the read to the cap even if the file grows meanwhile.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(&file, MAX_COMPONENT_BYTES + 1),
+        &mut bytes,
+    )
+    .with_context(|| format!("cannot read runbook component {shown}"))?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        bail!(too_big(&shown));
+    }
+    Ok(bytes)
+}
+
+fn too_big(shown: &str) -> String {
+    format!(
+        "runbook component {shown} is larger than {} MiB, the most the host reads (a runbook component is at most a few MiB); give the path of a runbook's .wasm",
+        MAX_COMPONENT_BYTES >> 20
+    )
+}
+
+/// What kind of file `meta` describes, in words.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    let ty = meta.file_type();
+    if ty.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ty.is_char_device() {
+            return "a character device";
+        }
+        if ty.is_block_device() {
+            return "a block device";
+        }
+        if ty.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if ty.is_socket() {
+            return "a socket";
+        }
+    }
+    "not a regular file"
 }

@@ -588,10 +588,14 @@ impl RunState {
             .into());
         }
         if self.echo {
-            eprintln!(
-                "  {:<5} {}",
-                line.level,
-                crate::transcript::printable(&line.message)
+            // Not eprintln!: it panics when stderr is a closed pipe.
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!(
+                    "  {:<5} {}\n",
+                    line.level,
+                    crate::transcript::printable(&line.message)
+                ),
             );
         }
         self.journal

@@ -1,5 +1,10 @@
 //! A journal as a transcript for people reviewing an incident: one line per
 //! call (index, operation, key arguments, outcome), and as JSON for machines.
+//!
+//! A journal is untrusted input (anyone may hand one over, and a runbook chose
+//! its log lines, outcome and arguments): the text transcript escapes every
+//! value with [`printable`], the one function through which runbook-, journal-
+//! and operator-supplied text reaches a terminal.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -132,19 +137,23 @@ fn summarize(value: &Value) -> String {
     }
 }
 
-/// The outcome in one line.
+/// The outcome in one line, escaped and cut ([`printable`]): the runbook's
+/// summary or error as one value, the host's reason (which may quote a replay
+/// diff) as a whole message.
 pub fn outcome_line(outcome: &RunOutcome) -> String {
+    let reason = |r: &str| printable_within(r, MAX_TEXT_CHARS);
     match outcome {
-        RunOutcome::Succeeded { summary, .. } => format!("succeeded: {summary}"),
-        RunOutcome::Failed { error } => format!("failed: {error}"),
-        RunOutcome::Refused { reason } => format!("refused: {reason}"),
-        RunOutcome::Trapped { reason } => format!("stopped: {reason}"),
-        RunOutcome::Aborted { reason } => format!("aborted: {reason}"),
+        RunOutcome::Succeeded { summary, .. } => format!("succeeded: {}", printable(summary)),
+        RunOutcome::Failed { error } => format!("failed: {}", printable(error)),
+        RunOutcome::Refused { reason: r } => format!("refused: {}", reason(r)),
+        RunOutcome::Trapped { reason: r } => format!("stopped: {}", reason(r)),
+        RunOutcome::Aborted { reason: r } => format!("aborted: {}", reason(r)),
     }
 }
 
 /// The transcript as text: a header line (runbook, parameters, mode; no
-/// times, so it snapshots), a line per call, the outcome.
+/// times, so it snapshots), a line per call, the outcome. Every value in it
+/// is escaped and cut ([`printable`]).
 pub fn render(records: &[Record]) -> String {
     let mut s = String::new();
     if let Some(Record::Header(h)) = records.first() {
@@ -156,9 +165,13 @@ pub fn render(records: &[Record]) -> String {
             "#{:<2} {:<26} {:<40} {:<7} {}\n",
             l.index,
             l.op,
-            l.args.join(" "),
+            l.args
+                .iter()
+                .map(|a| printable(a))
+                .collect::<Vec<_>>()
+                .join(" "),
             l.status,
-            l.result
+            printable(&l.result)
         ));
     }
     if let Some(Record::Footer(f)) = records.last() {
@@ -172,27 +185,135 @@ fn header_line(h: &Header) -> String {
     let params: Vec<String> = h
         .parameters
         .iter()
-        .map(|(k, v)| format!("--{k} {v}"))
+        .map(|(k, v)| format!("--{} {}", printable(k), printable(v)))
         .collect();
     format!(
         "{} {} {} ({})",
-        h.runbook,
-        h.runbook_version,
+        printable(&h.runbook),
+        printable(&h.runbook_version),
         params.join(" "),
         h.mode.name()
     )
 }
 
-/// `s` with control characters escaped (`\u{1b}`), so text a runbook chose
-/// cannot move the cursor or rewrite what the operator reads.
+/// The most characters of one untrusted value (a name, an argument, a log
+/// line, a summary) printed whole: longer ones are cut, with a note. IAM names
+/// are at most 128 characters and ARNs 2048 bytes, but a value is read on a
+/// terminal line; 512 keeps every real value whole and stops a runbook or a
+/// journal from burying the screen (or the prompt's context) under one value.
+pub const MAX_VALUE_CHARS: usize = 512;
+
+/// The most characters of one whole message or line built from several
+/// values (an error message with its causes, an outcome with a replay diff),
+/// printed whole: each value in it is already cut at [`MAX_VALUE_CHARS`].
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// Whether `c` may reach the operator's terminal as itself. Control
+/// characters (C0, DEL, C1: escape sequences, carriage returns, bells,
+/// newlines) move the cursor or rewrite what is shown; Unicode format and
+/// bidirectional characters (U+202E RIGHT-TO-LEFT OVERRIDE, zero-width
+/// spaces and joiners, isolates, the byte-order mark, ...) make the text read
+/// differently from what it is.
+pub fn is_printable_char(c: char) -> bool {
+    !(c.is_control()
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        ))
+}
+
+/// Whether all of `s` may reach the terminal as itself.
+pub fn is_printable(s: &str) -> bool {
+    s.chars().all(is_printable_char)
+}
+
+/// `s` made safe to print: control, format and bidirectional characters
+/// escaped (`\u{1b}`, `\n`, `\u{202e}`), and cut after
+/// [`MAX_VALUE_CHARS`] with a note saying how much was left out. Every path
+/// that prints text a runbook, a journal or the operator supplied goes
+/// through this (or [`printable_within`] for whole messages), so such text
+/// cannot move the cursor, forge lines, or flood the screen.
 pub fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    printable_within(s, MAX_VALUE_CHARS)
+}
+
+/// A path for the terminal: escaped, and cut only past [`MAX_TEXT_CHARS`]
+/// (a path is long but must stay whole to be found again).
+pub fn printable_path(path: &std::path::Path) -> String {
+    printable_within(&path.display().to_string(), MAX_TEXT_CHARS)
+}
+
+/// [`printable`] with another bound, in characters of the escaped text.
+/// Escaping is idempotent (a backslash is kept as is), so text escaped once
+/// may be escaped again as part of a whole message.
+pub fn printable_within(s: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max_chars));
+    let mut shown = 0;
+    for (consumed, c) in s.chars().enumerate() {
+        let piece = if is_printable_char(c) {
+            c.to_string()
+        } else {
+            c.escape_default().to_string()
+        };
+        let len = piece.chars().count();
+        if shown + len > max_chars {
+            let rest = s.chars().count() - consumed;
+            out.push_str(&format!("… [cut: {rest} more chars]"));
+            return out;
+        }
+        shown += len;
+        out.push_str(&piece);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            printable("a\u{1b}[2J\r\u{7}\nb\u{9b}"),
+            "a\\u{1b}[2J\\r\\u{7}\\nb\\u{9b}"
+        );
+    }
+
+    #[test]
+    fn bidi_and_format_characters_are_escaped() {
+        for c in [
+            '\u{202e}', '\u{200b}', '\u{200f}', '\u{2066}', '\u{2069}', '\u{feff}',
+        ] {
+            let s = printable(&format!("x{c}y"));
+            assert!(s.starts_with("x\\u{"), "{c:?}: {s}");
+            assert!(is_printable(&s), "{c:?}: {s}");
+        }
+        assert_eq!(printable("café ✓ ü"), "café ✓ ü");
+    }
+
+    #[test]
+    fn long_values_are_cut_with_a_note() {
+        let s = printable(&"a".repeat(5000));
+        assert_eq!(
+            s,
+            format!("{}… [cut: {} more chars]", "a".repeat(512), 5000 - 512)
+        );
+        assert_eq!(printable(&"a".repeat(512)), "a".repeat(512));
+        // An escape is not split: the cut falls before it.
+        let s = printable_within("abc\u{1b}", 5);
+        assert_eq!(s, "abc… [cut: 1 more chars]");
+    }
+
+    #[test]
+    fn escaping_twice_changes_nothing() {
+        let once = printable("\u{1b}]0;title\u{7}\\");
+        assert_eq!(printable(&once), once);
+    }
 }

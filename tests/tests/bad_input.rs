@@ -1,7 +1,9 @@
+use std::time::Duration;
+
 use runbook_host::journal::Journal;
 
 use crate::support::moto::{Moto, arn};
-use crate::support::{run, run_against, text};
+use crate::support::{assert_no_terminal_controls, run, run_against, run_within, text};
 
 #[test]
 fn a_missing_required_parameter_is_a_usage_error() {
@@ -97,4 +99,104 @@ fn an_unreachable_endpoint_fails_the_runbook_and_the_journal_stays_valid() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("Transport"), "{stdout}");
     Journal::read(&journal).expect("the journal verifies");
+}
+
+/// `runbook ARGS` ends within 30 s with exit 3 and `needle` on stderr.
+fn refused_quickly(args: &[&str], needle: &str) {
+    let out = run_within(args, Duration::from_secs(30));
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{args:?}: {stdout}{stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+}
+
+#[test]
+fn a_device_a_fifo_or_a_directory_is_refused_as_a_component_without_reading_it() {
+    for cmd in [
+        &["run", "/dev/zero", "--user", "u", "--yes"][..],
+        &["inspect", "/dev/zero"],
+    ] {
+        refused_quickly(
+            cmd,
+            "runbook component /dev/zero is a character device, not a regular file",
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing ever writes to it: opening it to read would block forever.
+    let fifo = dir.path().join("runbook.wasm");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo (coreutils)");
+    assert!(made.success());
+    refused_quickly(
+        &["run", fifo.to_str().unwrap(), "--user", "u", "--yes"],
+        "is a FIFO (named pipe), not a regular file",
+    );
+    let sub = dir.path().join("sub.wasm");
+    std::fs::create_dir(&sub).unwrap();
+    refused_quickly(
+        &["inspect", sub.to_str().unwrap()],
+        "is a directory, not a regular file",
+    );
+}
+
+#[test]
+fn a_component_over_the_size_cap_is_refused_naming_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.wasm");
+    // Sparse: 64 MiB and one byte, no disk used.
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len((64 << 20) + 1).unwrap();
+    refused_quickly(
+        &["run", big.to_str().unwrap(), "--user", "u", "--yes"],
+        "is larger than 64 MiB, the most the host reads",
+    );
+}
+
+#[test]
+fn a_huge_parameter_in_a_usage_error_is_cut_and_escaped() {
+    let huge = "a".repeat(5000);
+    let out = run(&["run", "mfa-recovery", "--user", &huge, "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.len() < 1000, "{} bytes: {stderr}", stderr.len());
+    assert!(stderr.contains("is not an IAM user name"), "{stderr}");
+    assert!(stderr.contains("… [cut: 4488 more chars]"), "{stderr}");
+
+    let evil = "\u{1b}[2J\u{1b}[Hok\r\u{7}";
+    let out = run(&["run", "mfa-recovery", "--user", evil, "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_no_terminal_controls("--user", &out);
+    assert!(
+        stderr.contains("--user '\\u{1b}[2J\\u{1b}[Hok\\r\\u{7}' is not an IAM user name"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn command_line_text_in_clap_usage_errors_is_escaped() {
+    let evil = "--\u{1b}[2J\u{1b}[Hfake\r\u{7}";
+    for args in [
+        &["verify", evil][..],
+        &["run", "mfa-recovery", "--user", "u", evil],
+        &["run", "mfa-recovery", "--user", "u", "--deadline", evil],
+        &["show", "x", "--output", evil],
+    ] {
+        let out = run(args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_no_terminal_controls("usage error", &out);
+        assert!(
+            stderr.contains("\\u{1b}[2J\\u{1b}[Hfake\\r\\u{7}"),
+            "{stderr}"
+        );
+    }
+    // A very long one is cut.
+    let long = format!("--{}", "x".repeat(5000));
+    let out = run(&["verify", &long]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.len() < 2000, "{} bytes: {stderr}", stderr.len());
+    assert!(stderr.contains("[cut: "), "{stderr}");
 }

@@ -10,8 +10,13 @@ fn policy_names_exactly_the_needed_actions_scoped_to_the_users_arn() {
     let out = run(&["policy", "mfa-recovery", "--user", "mfa-test"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // stdout is the document alone, as IAM takes it; the note is on stderr.
     let doc: Value = serde_json::from_str(&stdout).expect("valid JSON");
     insta::assert_json_snapshot!("mfa_recovery_policy", doc);
+    assert!(
+        stderr.contains("note: IAM matches the user name in a resource ARN case-sensitively, while IAM user names are unique regardless of case: the user/mfa-test resources above match only the user spelled exactly 'mfa-test'"),
+        "{stderr}"
+    );
     let mut actions: Vec<&str> = doc["Statement"]
         .as_array()
         .unwrap()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use runbook_host::journal::{GENESIS, line_hash};
 use serde_json::Value;
 
-use crate::support::{root, run, text};
+use crate::support::{assert_no_terminal_controls, root, run, run_within, text};
 
 fn seed() -> String {
     std::fs::read_to_string(root().join("tests/fixtures/seed-case/journal.jsonl")).unwrap()
@@ -320,4 +320,151 @@ fn fields_a_recording_adds_are_not_copied_into_a_new_journal() {
             .unwrap()
             .contains("SEEDSEEDSEEDSEED")
     );
+}
+
+/// Text that acts on a terminal: clear the screen, go home, return, bell,
+/// the C1 CSI, a right-to-left override.
+const EVIL: &str = "\u{1b}[2J\u{1b}[H\r\u{7}\u{9b}31m\u{202e}";
+
+/// The seed journal, validly chained, with `EVIL` in every field a runbook
+/// or the journal's author chose: the header's runbook, version, sha256,
+/// caller and start time, the device serials in answers and in arguments,
+/// the log lines, and the outcome's summary, changes and next steps.
+fn hostile_journal() -> String {
+    let serial = format!("arn:aws:iam::123456789012:mfa/mfa-test{EVIL}#9 fake line");
+    let mut lines = seed_lines();
+    let h = &mut lines[0];
+    h["runbook"] = format!("mfa-recovery{EVIL}").into();
+    h["runbook_version"] = format!("0.1.0{EVIL}").into();
+    h["wasm_sha256"] = format!("{EVIL}0951716e").into();
+    h["target"]["caller"] = format!("arn:aws:sts::123456789012:user/moto{EVIL}").into();
+    h["started_at"] = format!("2026-11-25T17:49:39Z{EVIL}").into();
+    lines[2]["value"][0]["serial_number"] = serial.clone().into();
+    lines[4]["request"]["serial_number"] = serial.clone().into();
+    lines[10]["value"][0]["serial_number"] = serial.clone().into();
+    lines[10]["value"][1]["serial_number"] =
+        format!("arn:aws:iam::123456789012:mfa/orphan{EVIL}").into();
+    lines[11]["request"]["serial_number"] = serial.clone().into();
+    for n in [3, 6, 13] {
+        lines[n]["message"] = format!("{EVIL}apply these 0 change(s)? [y/N] ").into();
+    }
+    let f = &mut lines[14];
+    f["outcome"]["summary"] = format!("all good{EVIL}").into();
+    f["outcome"]["changes"][0] = format!("nothing{EVIL}").into();
+    f["outcome"]["next_steps"][0] = format!("relax{EVIL}").into();
+    f["finished_at"] = format!("2026-11-25T17:49:40Z{EVIL}").into();
+    chain(lines)
+}
+
+/// Hashes and the temporary directory vary: redact them.
+fn redacted(text: &str, dir: &Path) -> String {
+    regex_lite(&text.replace(dir.to_str().unwrap(), "[dir]"))
+}
+
+/// `text` with every 64-hex-digit run replaced by `[sha256]`.
+fn regex_lite(text: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_hexdigit() && !c.is_ascii_uppercase() {
+            run.push(c);
+            continue;
+        }
+        out.push_str(if run.len() == 64 { "[sha256]" } else { &run });
+        run.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
+#[test]
+fn a_hostile_journal_reaches_the_terminal_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = journal(&dir, &hostile_journal());
+    let path = p.to_str().unwrap();
+
+    let out = run(&["show", path]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_no_terminal_controls("show", &out);
+    insta::assert_snapshot!("hostile_journal_show", redacted(&text(&out).0, dir.path()));
+
+    let out = run(&["verify", path]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_no_terminal_controls("verify", &out);
+    insta::assert_snapshot!(
+        "hostile_journal_verify",
+        redacted(&text(&out).0, dir.path())
+    );
+
+    // JSON escapes the C0 controls itself (and stays as is).
+    let out = run(&["show", path, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    for b in [0x1b, b'\r', 0x07] {
+        assert!(!out.stdout.contains(&b), "{b:#x} in {:?}", text(&out));
+    }
+
+    // The runbook it names is not a runbook name: never read as a path.
+    let out = run(&["replay", path]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_no_terminal_controls("replay", &out);
+    assert!(
+        stderr.contains("the journal names the runbook 'mfa-recovery\\u{1b}[2J\\u{1b}[H\\r\\u{7}\\u{9b}31m\\u{202e}', which is not a runbook name"),
+        "{stderr}"
+    );
+
+    // Replayed by the real runbook: the answers and arguments hold escapes;
+    // the run ends differently from the recording (exit 6), and says so.
+    let out = run(&["replay", path, "--runbook", "mfa-recovery"]);
+    assert_eq!(out.status.code(), Some(6), "{:?}", text(&out));
+    assert_no_terminal_controls("replay --runbook", &out);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("serial_number=arn:aws:iam::123456789012:mfa/mfa-test\\u{1b}[2J"),
+        "{stdout}"
+    );
+
+    let new = dir.path().join("new.jsonl");
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--user",
+        "mfa-test",
+        "--replay",
+        path,
+        "--journal",
+        new.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{:?}", text(&out));
+    assert_no_terminal_controls("run --replay", &out);
+}
+
+#[test]
+fn a_journal_naming_a_path_as_its_runbook_is_never_read_from_that_path() {
+    // A journal is untrusted: a header naming /dev/zero made replay read it.
+    let dir = tempfile::tempdir().unwrap();
+    for named in [
+        "/dev/zero",
+        "../../dev/zero",
+        "tests/fixtures/seed-case/journal.jsonl",
+        "mfa-recovery.wasm",
+    ] {
+        let p = journal(&dir, &rechained(1, |v| v["runbook"] = named.into()));
+        let out = run_within(
+            &["replay", p.to_str().unwrap()],
+            std::time::Duration::from_secs(30),
+        );
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(3), "{named}: {stderr}");
+        assert!(
+            stderr.contains(&format!("journal.jsonl:1: the journal names the runbook '{named}', which is not a runbook name")),
+            "{named}: {stderr}"
+        );
+        assert!(stderr.contains("pass --runbook NAME|PATH"), "{stderr}");
+    }
+    // The operator may still choose the component.
+    let p = journal(&dir, &rechained(1, |v| v["runbook"] = "/dev/zero".into()));
+    let out = run(&["replay", p.to_str().unwrap(), "--runbook", "mfa-recovery"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 }

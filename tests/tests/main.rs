@@ -40,3 +40,6 @@ mod terminal;
 
 /// inspect, policy and help: describing a runbook without running it.
 mod cli;
+
+/// A closed stdout or stderr (`runbook show J | head`): no command panics.
+mod closed_pipes;

@@ -492,3 +492,43 @@ fn a_recorded_wait_is_journaled_and_instant_in_replay() {
     assert!(stdout.contains("the clock moved 3 s"), "{stdout}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn a_manifest_that_draws_on_the_terminal_is_refused_before_a_byte_of_it_is_printed() {
+    // Its version clears the screen and draws a fake empty plan above the
+    // real consent prompt; its description and help hold escapes too.
+    let wasm = runbook_spec("hostile-manifest");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.jsonl");
+    for args in [
+        &[
+            "run",
+            &wasm,
+            "--user",
+            "mfa-test",
+            "--journal",
+            journal.to_str().unwrap(),
+        ][..],
+        &["inspect", &wasm],
+        &["inspect", &wasm, "--json"],
+        &["policy", &wasm, "--user", "mfa-test"],
+        &["run", &wasm, "--help"],
+    ] {
+        let out = run(args);
+        let (stdout, stderr) = text(&out);
+        let cmd = args[0];
+        crate::support::assert_no_terminal_controls(cmd, &out);
+        assert_eq!(out.status.code(), Some(3), "{cmd}: {stdout}{stderr}");
+        assert!(stdout.is_empty(), "{cmd}: {stdout}");
+        assert!(
+            stderr.contains("the embedded manifest is invalid: version '\\u{1b}[2J\\u{1b}[H"),
+            "{cmd}: {stderr}"
+        );
+        assert!(
+            stderr.contains("is not a semantic version"),
+            "{cmd}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
+    }
+    assert!(!journal.exists(), "nothing ran, so no journal");
+}

@@ -117,6 +117,29 @@ fn one_prompt_lists_the_planned_changes_and_yes_applies_them() {
         1,
         "{text}"
     );
+    // The prompt is the host's own plan: the header line, then nothing but
+    // the host's description of each planned change, then the question.
+    let start = text.find("this run will:\n").expect("the plan");
+    let end = text.find("apply these 2 change(s)?").expect("the question");
+    assert_eq!(
+        text[start..end].lines().skip(1).collect::<Vec<_>>(),
+        [
+            format!(
+                "  - deactivate MFA device {} of user mfa-test",
+                arn("mfa-test")
+            ),
+            format!("  - delete virtual MFA device {}", arn("mfa-test")),
+        ],
+        "{text}"
+    );
+    assert!(
+        text[..start]
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("runbook mfa-recovery 0.1.0 (sha256 ")
+                && l.ends_with(" for --user mfa-test")),
+        "{text}"
+    );
     assert_eq!(moto.devices_of("mfa-test"), Vec::<String>::new());
     assert_eq!(moto.devices_of("alice"), vec![arn("alice")]);
     assert_eq!(journal.header.mode, Mode::Live);

@@ -7,6 +7,7 @@ use clap::Args;
 use runbook_host::bindings::WIT_PACKAGE;
 use runbook_host::project;
 use runbook_host::sandbox::{exit, shared_runtime};
+use runbook_host::transcript::printable;
 
 /// Show a runbook's manifest (parameters, the IAM actions it needs), its wasm
 /// sha256 and the WIT contract it was built against. Runs none of its code.
@@ -25,9 +26,11 @@ pub struct InspectArgs {
 }
 
 pub fn main(args: InspectArgs) -> anyhow::Result<u8> {
-    let (what, bytes) = project::read_runbook(&args.runbook, args.runbooks.as_deref(), &mut |m| {
-        eprintln!("{m}")
-    })?;
+    let (what, bytes) = project::read_runbook(
+        &args.runbook,
+        args.runbooks.as_deref(),
+        &mut super::out::say,
+    )?;
     let loaded = shared_runtime()?.load(&what, &bytes)?;
     let m = &loaded.manifest;
     // The contract the component was built against, from its import names.
@@ -48,32 +51,38 @@ pub fn main(args: InspectArgs) -> anyhow::Result<u8> {
             "sdk_version": loaded.sdk_version,
             "imports": loaded.imports,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(exit::SUCCESS);
     }
-    println!("{} {}", m.name, m.version);
-    println!("  {}", m.description);
-    println!("wasm sha256: {}", loaded.sha256);
-    println!("wit:         {wit}");
-    println!(
+    // The manifest was validated at load (printable, bounded); every value
+    // from the component is escaped anyway.
+    outln!("{} {}", printable(&m.name), printable(&m.version));
+    outln!("  {}", printable(&m.description));
+    outln!("wasm sha256: {}", loaded.sha256);
+    outln!("wit:         {}", printable(&wit));
+    outln!(
         "sdk:         {}",
-        loaded
-            .sdk_version
-            .as_deref()
-            .unwrap_or("unknown (not built with runbook-sdk)")
+        loaded.sdk_version.as_deref().map_or_else(
+            || "unknown (not built with runbook-sdk)".to_owned(),
+            printable
+        )
     );
-    println!("parameters:");
+    outln!("parameters:");
     for p in &m.params {
         let req = if p.required { "required" } else { "optional" };
-        println!("  --{:<12} {req}  {}", p.name, p.help);
+        outln!(
+            "  --{:<12} {req}  {}",
+            printable(&p.name),
+            printable(&p.help)
+        );
     }
-    println!("capabilities:");
+    outln!("capabilities:");
     for c in &m.capabilities {
-        println!("  {:<28} {}", c.action, c.resource);
+        outln!("  {:<28} {}", printable(&c.action), printable(&c.resource));
     }
-    println!("imports:");
+    outln!("imports:");
     for i in &loaded.imports {
-        println!("  {i}");
+        outln!("  {}", printable(i));
     }
     Ok(exit::SUCCESS)
 }

@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+// First: its macros (`outln!`, `errln!`, ...) are for the modules below.
+#[macro_use]
+pub mod out;
+
 mod inspect;
 mod params;
 mod policy;
@@ -35,6 +39,7 @@ enum Command {
 
 /// Parse `argv` and run the subcommand; returns the exit code.
 pub fn main(argv: Vec<OsString>) -> anyhow::Result<u8> {
+    out::check_argv(&argv);
     // `run` takes the runbook's own parameters as flags, declared in its
     // manifest: find the runbook first, then parse with its flags added.
     if let Some((sub, spec)) = params::runbook_in(&argv) {
@@ -43,8 +48,10 @@ pub fn main(argv: Vec<OsString>) -> anyhow::Result<u8> {
             _ => run::main(argv, &spec),
         };
     }
-    let matches = Cli::command().get_matches_from(argv);
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let matches = out::command(Cli::command())
+        .try_get_matches_from(argv)
+        .unwrap_or_else(|e| out::clap_exit(e));
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| out::clap_exit(e));
     match cli.command {
         Command::Run(_) => unreachable!("`run` with a runbook is handled above"),
         Command::Replay(args) => replay::main(args),

@@ -6,6 +6,7 @@ use clap::{Args, CommandFactory, FromArgMatches};
 use runbook_host::grant::Grant;
 use runbook_host::project;
 use runbook_host::sandbox::{exit, shared_runtime};
+use runbook_host::transcript::printable;
 use serde_json::json;
 
 use super::params;
@@ -29,36 +30,54 @@ pub struct PolicyArgs {
 
 pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
     let dir = params::find_value(&argv, "--runbooks").map(std::path::PathBuf::from);
-    let (what, bytes) = project::read_runbook(spec, dir.as_deref(), &mut |m| eprintln!("{m}"))?;
+    let (what, bytes) = project::read_runbook(spec, dir.as_deref(), &mut super::out::say)?;
     let loaded = shared_runtime()?.load(&what, &bytes)?;
-    let cmd = super::Cli::command()
-        .find_subcommand("policy")
-        .expect("policy is a subcommand")
-        .clone()
-        .bin_name("runbook policy");
+    let cmd = super::out::command(
+        super::Cli::command()
+            .find_subcommand("policy")
+            .expect("policy is a subcommand")
+            .clone()
+            .bin_name("runbook policy"),
+    );
     let matches = params::declare(cmd, &loaded.manifest, "The IAM policy for")
         .try_get_matches_from(argv.into_iter().skip(1))
-        .unwrap_or_else(|e| e.exit());
-    let args = PolicyArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        .unwrap_or_else(|e| super::out::clap_exit(e));
+    let args = PolicyArgs::from_arg_matches(&matches).unwrap_or_else(|e| super::out::clap_exit(e));
     let given = params::given(&matches, &loaded.manifest);
     if let Err(e) = loaded.manifest.check_params(&given) {
-        eprintln!("error: {e}");
+        super::out::error(e);
         return Ok(exit::USAGE);
     }
     if args.account != "*"
         && !(args.account.len() == 12 && args.account.bytes().all(|b| b.is_ascii_digit()))
     {
-        eprintln!(
-            "error: --account '{}' is not a 12-digit AWS account id",
-            args.account
-        );
+        super::out::error(format_args!(
+            "--account '{}' is not a 12-digit AWS account id",
+            printable(&args.account)
+        ));
         return Ok(exit::USAGE);
     }
     let grant = Grant::bind(&loaded.manifest, &given);
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&document(&grant, &args.account))?
     );
+    // On stderr: stdout stays a document IAM accepts as is (a policy has no
+    // room for comments).
+    let mut users: Vec<&str> = grant
+        .rules
+        .iter()
+        .filter(|r| r.action != "iam:DeleteVirtualMFADevice")
+        .filter_map(|r| r.resource.strip_prefix("user/"))
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    for user in users {
+        errln!(
+            "note: IAM matches the user name in a resource ARN case-sensitively, while IAM user names are unique regardless of case: the user/{0} resources above match only the user spelled exactly '{0}'; give the name exactly as IAM spells it (as `aws iam list-users` shows it)",
+            printable(user)
+        );
+    }
     Ok(exit::SUCCESS)
 }
 

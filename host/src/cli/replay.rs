@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use clap::Args;
 use runbook_host::harness::Harness;
 use runbook_host::journal::Journal;
+use runbook_host::manifest::is_runbook_name;
 use runbook_host::project;
 use runbook_host::sandbox::exit;
-use runbook_host::transcript;
+use runbook_host::transcript::{self, printable, printable_path};
 
 /// Replay a journal: run the recorded runbook (or --runbook) with the recorded
 /// parameters, answer every call from the journal, and stop at the first call
@@ -32,45 +33,63 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
     let journal = match Journal::read(&args.journal) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: {e}");
+            super::out::error(e);
             return Ok(exit::JOURNAL_INVALID);
         }
     };
-    let spec = args
-        .runbook
-        .clone()
-        .unwrap_or_else(|| journal.header.runbook.clone());
-    let (what, bytes) =
-        project::read_runbook(&spec, args.runbooks.as_deref(), &mut |m| eprintln!("{m}")).map_err(
-            |e| {
-                e.context(format!(
+    let recorded = &journal.header.runbook;
+    let (spec, read) = match &args.runbook {
+        // The operator chose: a name or a path.
+        Some(spec) => (
+            spec.clone(),
+            project::read_runbook(spec, args.runbooks.as_deref(), &mut super::out::say),
+        ),
+        // A journal is untrusted input: the runbook it names is looked up by
+        // name in the project's runbooks/, never read as a path (a header
+        // naming /dev/zero made the host read it).
+        None if !is_runbook_name(recorded) => {
+            super::out::error(format_args!(
+                "{}:1: the journal names the runbook '{}', which is not a runbook name (lowercase letters, digits and '-'); the runbook of a journal is looked up by name in the project's runbooks/, never as a path: pass --runbook NAME|PATH to choose the component",
+                printable_path(&args.journal),
+                printable(recorded)
+            ));
+            return Ok(exit::HOST_ERROR);
+        }
+        None => (
+            recorded.clone(),
+            project::read_named_runbook(recorded, args.runbooks.as_deref(), &mut super::out::say),
+        ),
+    };
+    let (what, bytes) = read.map_err(|e| {
+        e.context(format!(
             "{}:1: the runbook '{}' the journal names cannot be loaded; pass --runbook NAME|PATH",
-            args.journal.display(),
-            journal.header.runbook
+            printable_path(&args.journal),
+            printable(recorded)
         ))
-            },
-        )?;
+    })?;
     let harness = Harness::from_bytes(&what, &bytes)?;
     if args.runbook.is_none() && harness.sha256() != journal.header.wasm_sha256 {
-        eprintln!(
-            "error: {what} (sha256 {}) is not the component recorded in {} (sha256 {}): the runbook changed since the recording; replay it anyway with --runbook {spec}",
+        super::out::error(format_args!(
+            "{what} (sha256 {}) is not the component recorded in {} (sha256 {}): the runbook changed since the recording; replay it anyway with --runbook {}",
             harness.sha256(),
-            args.journal.display(),
-            journal.header.wasm_sha256
-        );
+            printable_path(&args.journal),
+            printable(&journal.header.wasm_sha256),
+            printable(&spec)
+        ));
         return Ok(exit::REPLAY_DIVERGED);
     }
     let run = harness.replay(&args.journal)?.run()?;
-    print!("{}", run.transcript());
+    // The transcript escapes every value the journal and the runbook supplied.
+    out!("{}", run.transcript());
     if run.exit_code == exit::REPLAY_DIVERGED {
-        eprintln!("replay of {} diverged", args.journal.display());
+        errln!("replay of {} diverged", printable_path(&args.journal));
         return Ok(exit::REPLAY_DIVERGED);
     }
     if run.exit_code == exit::HOST_ERROR || run.exit_code == exit::JOURNAL_INVALID {
-        eprintln!("error: {}", transcript::outcome_line(&run.outcome));
+        super::out::error(transcript::outcome_line(&run.outcome));
         return Ok(run.exit_code);
     }
-    println!(
+    outln!(
         "replay matched the recording: {} call(s); recorded outcome: {}",
         journal.footer.calls,
         transcript::outcome_line(&journal.footer.outcome)

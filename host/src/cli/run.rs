@@ -18,7 +18,7 @@ use runbook_host::project;
 use runbook_host::replay::Replayer;
 use runbook_host::request::Request;
 use runbook_host::sandbox::{self, Consent, Limits, Loaded, RunReport, RunSpec, Runtime, exit};
-use runbook_host::transcript::{self, printable};
+use runbook_host::transcript::{self, MAX_TEXT_CHARS, printable, printable_path, printable_within};
 
 /// Run a runbook. Its own parameters (e.g. --user) are flags too: see
 /// `runbook inspect NAME`.
@@ -111,11 +111,11 @@ fn is_help(argv: &[OsString]) -> bool {
 /// Parse `runbook run` with the runbook's parameters and run it.
 pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
     let runbooks_dir = params::find_value(&argv, "--runbooks").map(PathBuf::from);
-    let mut say = |m: &str| eprintln!("{m}");
+    let mut say = |m: &str| super::out::say(m);
     let (what, bytes) = match project::read_runbook(spec, runbooks_dir.as_deref(), &mut say) {
         Ok(x) => x,
         Err(e) if is_help(&argv) => {
-            eprintln!("note: {e:#}");
+            super::out::say(&format!("note: {e:#}"));
             (String::new(), Vec::new())
         }
         Err(e) => return Err(e),
@@ -146,22 +146,24 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
     };
 
     // The `run` subcommand with one flag per declared parameter.
-    let mut run_cmd = super::Cli::command()
-        .find_subcommand("run")
-        .expect("run is a subcommand")
-        .clone()
-        .bin_name("runbook run");
+    let mut run_cmd = super::out::command(
+        super::Cli::command()
+            .find_subcommand("run")
+            .expect("run is a subcommand")
+            .clone()
+            .bin_name("runbook run"),
+    );
     if let Some(l) = &loaded {
         run_cmd = params::declare(run_cmd, &l.manifest, "Run");
     }
     let matches = run_cmd
         .try_get_matches_from(argv.into_iter().skip(1))
-        .unwrap_or_else(|e| e.exit());
-    let args = RunArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        .unwrap_or_else(|e| super::out::clap_exit(e));
+    let args = RunArgs::from_arg_matches(&matches).unwrap_or_else(|e| super::out::clap_exit(e));
     let loaded = loaded.expect("help exits above when the runbook cannot be read");
     let params = params::given(&matches, &loaded.manifest);
     if let Err(e) = loaded.manifest.check_params(&params) {
-        eprintln!("error: {e}");
+        super::out::error(e);
         return Ok(exit::USAGE);
     }
     execute(&rt, &loaded, &args, params, early)
@@ -187,14 +189,14 @@ fn execute(
     let mut policy = match args.policy.as_deref().map(OperatorPolicy::read) {
         Some(Ok(p)) => p,
         Some(Err(e)) => {
-            eprintln!("error: {e}");
+            super::out::error(e);
             return Ok(exit::USAGE);
         }
         None => OperatorPolicy::default(),
     };
     policy.deny.extend(args.deny.iter().cloned());
     if let Err(e) = policy.check() {
-        eprintln!("error: --deny: {e}");
+        super::out::error(format_args!("--deny: {e}"));
         return Ok(exit::USAGE);
     }
     let grant = Grant::bind(&loaded.manifest, &params).narrow(&policy);
@@ -202,14 +204,16 @@ fn execute(
         .journal
         .clone()
         .unwrap_or_else(|| super::default_journal_path(&loaded.manifest.name));
+    // Shown above the consent prompt: the manifest's name and version (checked
+    // at load) and the operator's parameters, each escaped and cut.
     let header_line = format!(
         "runbook {} {} (sha256 {}) for {}",
-        loaded.manifest.name,
-        loaded.manifest.version,
+        printable(&loaded.manifest.name),
+        printable(&loaded.manifest.version),
         &loaded.sha256[..12],
         params
             .iter()
-            .map(|(k, v)| format!("--{k} {v}"))
+            .map(|(k, v)| format!("--{} {}", printable(k), printable(v)))
             .collect::<Vec<_>>()
             .join(" ")
     );
@@ -219,7 +223,7 @@ fn execute(
         let journal = match Journal::read(recording) {
             Ok(j) => j,
             Err(e) => {
-                eprintln!("error: {e}");
+                super::out::error(e);
                 return Ok(exit::JOURNAL_INVALID);
             }
         };
@@ -236,7 +240,7 @@ fn execute(
             grant: Some(grant.clone()),
             resumes: None,
         };
-        eprintln!("{header_line}, replaying {}", recording.display());
+        errln!("{header_line}, replaying {}", printable_path(recording));
         let report = sandbox::run(rt, loaded, spec)?;
         return Ok(print_report(&report, Mode::Replay));
     }
@@ -280,7 +284,7 @@ fn execute(
         Some(path) => match resumable(path, loaded, &params, &target) {
             Ok(r) => Some(r),
             Err((code, message)) => {
-                eprintln!("error: {message}");
+                super::out::error(message);
                 return Ok(code);
             }
         },
@@ -296,10 +300,10 @@ fn execute(
         calls_reused: resumer().and_then(|r| r.resume_point()).unwrap_or_default(),
     });
     if let Some(r) = &resumes {
-        eprintln!(
+        super::out::say(&format!(
             "resuming {} (last line sha256 {}): its first {} call(s) are answered from it, not sent again",
             r.journal, r.last_hash, r.calls_reused
-        );
+        ));
     }
     // The journal exists before anything is sent: a path that cannot be used
     // fails here, not after the reads.
@@ -330,18 +334,21 @@ fn execute(
             },
         )?;
         if !matches!(plan.outcome, RunOutcome::Succeeded { .. }) {
-            eprintln!("{header_line}: the plan did not succeed, so nothing was changed");
+            errln!("{header_line}: the plan did not succeed, so nothing was changed");
             keep_plan(&mut journal, &plan, None)?;
             plan.journal = journal;
             return Ok(print_report(&plan, Mode::DryRun));
         }
         if !plan.changes.is_empty() {
-            eprintln!("{header_line}\nthis run will:");
+            // The prompt is drawn from the host's own plan: after "this run
+            // will:" comes nothing a runbook wrote (the planning pass echoes
+            // no log lines), only the host's description of each planned
+            // change, escaped, then the question.
+            errln!("{header_line}\nthis run will:");
             for c in &plan.changes {
-                eprintln!("  - {}", printable(&c.describe()));
+                errln!("  - {}", printable(&c.describe()));
             }
-            eprint!("apply these {} change(s)? [y/N] ", plan.changes.len());
-            std::io::stderr().flush().ok();
+            err!("apply these {} change(s)? [y/N] ", plan.changes.len());
             let mut answer = String::new();
             std::io::stdin().lock().read_line(&mut answer)?;
             if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
@@ -350,9 +357,12 @@ fn execute(
                     plan.changes.len()
                 );
                 keep_plan(&mut journal, &plan, Some(RunOutcome::Refused { reason }))?;
-                eprintln!("not applied: nothing was changed");
+                errln!("not applied: nothing was changed");
                 if let Some(path) = journal.path() {
-                    eprintln!("journal: {} (the plan and the refusal)", path.display());
+                    errln!(
+                        "journal: {} (the plan and the refusal)",
+                        printable_path(path)
+                    );
                 }
                 return Ok(exit::CONSENT_REFUSED);
             }
@@ -367,7 +377,7 @@ fn execute(
         (Mode::Live, Box::new(connect()?), Consent::Refused)
     };
 
-    eprintln!("{header_line}, {}", mode.name());
+    errln!("{header_line}, {}", mode.name());
     let report = sandbox::run(
         rt,
         loaded,
@@ -472,11 +482,9 @@ fn print_resume(args: &RunArgs, params: &BTreeMap<String, String>, report: &RunR
     words.push("--resume".to_owned());
     words.push(journal.display().to_string());
     let command: Vec<String> = words.iter().map(|w| shell_word(w)).collect();
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
+    outln!(
         "to finish this run once the cause is fixed (nothing it completed is sent again):\n  {}",
-        printable(&command.join(" "))
+        printable_within(&command.join(" "), MAX_TEXT_CHARS)
     );
 }
 
@@ -531,7 +539,7 @@ fn create_journal(path: &std::path::Path) -> anyhow::Result<JournalWriter> {
 fn print_report(report: &RunReport, mode: Mode) -> u8 {
     let mut out = std::io::stdout().lock();
     let line = transcript::outcome_line(&report.outcome);
-    let _ = writeln!(out, "{}", printable(&line));
+    let _ = writeln!(out, "{line}");
     print_changes(&mut out, &report.changes, mode);
     if let RunOutcome::Succeeded { next_steps, .. } = &report.outcome
         && !next_steps.is_empty()
@@ -545,7 +553,7 @@ fn print_report(report: &RunReport, mode: Mode) -> u8 {
         let _ = writeln!(
             out,
             "journal: {} (last line sha256 {})",
-            path.display(),
+            printable_path(path),
             report.journal.last_hash()
         );
     }

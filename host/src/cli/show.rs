@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use runbook_host::journal::{Partial, Record};
 use runbook_host::sandbox::exit;
-use runbook_host::transcript;
+use runbook_host::transcript::{self, MAX_TEXT_CHARS, printable, printable_within};
 
 /// Show a journal: one line per call (index, operation, key arguments,
 /// outcome) and how the run ended. The journal is verified first. A journal
@@ -33,7 +33,7 @@ pub fn main(args: ShowArgs) -> anyhow::Result<u8> {
     let j = match Partial::read(&args.journal) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: {e}");
+            super::out::error(e);
             return Ok(exit::JOURNAL_INVALID);
         }
     };
@@ -64,17 +64,21 @@ pub fn main(args: ShowArgs) -> anyhow::Result<u8> {
     match args.output {
         Output::Text => {
             if let Some(b) = &banner {
-                println!("{b}");
+                outln!("{}", printable_within(b, MAX_TEXT_CHARS));
             }
-            print!("{}", transcript::render(&j.records));
+            // Every value a journal supplies is escaped and cut.
+            out!("{}", transcript::render(&j.records));
             match &j.footer {
-                Some(f) => println!(
+                Some(f) => outln!(
                     "started {}, finished {}; last line sha256 {}",
-                    j.header.started_at, f.finished_at, j.last_hash
+                    printable(&j.header.started_at),
+                    printable(&f.finished_at),
+                    j.last_hash
                 ),
-                None => println!(
+                None => outln!(
                     "started {}, no footer; last line sha256 {}",
-                    j.header.started_at, j.last_hash
+                    printable(&j.header.started_at),
+                    j.last_hash
                 ),
             }
         }
@@ -95,11 +99,11 @@ pub fn main(args: ShowArgs) -> anyhow::Result<u8> {
                 "complete": j.footer.is_some(),
                 "last_hash": j.last_hash,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            outln!("{}", serde_json::to_string_pretty(&doc)?);
         }
     }
     if let Some(b) = banner {
-        eprintln!("{b}");
+        super::out::say(&b);
         return Ok(exit::JOURNAL_INVALID);
     }
     Ok(exit::SUCCESS)

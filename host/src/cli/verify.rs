@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use runbook_host::journal::Journal;
 use runbook_host::sandbox::exit;
-use runbook_host::transcript;
+use runbook_host::transcript::{self, printable, printable_path};
 
 /// Verify a journal: the hash chain, the header and footer, call order, and
 /// that it is complete. Names the first bad line.
@@ -18,20 +18,21 @@ pub struct VerifyArgs {
 pub fn main(args: VerifyArgs) -> anyhow::Result<u8> {
     match Journal::read(&args.journal) {
         Ok(j) => {
-            println!(
+            // The journal's values are escaped and cut (the outcome line is).
+            outln!(
                 "ok: {} is intact: {} line(s), {} call(s), runbook {} (sha256 {}), {}; last line sha256 {}",
-                args.journal.display(),
+                printable_path(&args.journal),
                 j.records.len(),
                 j.footer.calls,
-                j.header.runbook,
-                j.header.wasm_sha256,
+                printable(&j.header.runbook),
+                printable(&j.header.wasm_sha256),
                 transcript::outcome_line(&j.footer.outcome),
                 j.last_hash
             );
             Ok(exit::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            super::out::error(e);
             Ok(exit::JOURNAL_INVALID)
         }
     }

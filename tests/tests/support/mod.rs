@@ -146,3 +146,59 @@ pub fn runbook_spec(name: &str) -> String {
     );
     wasm.display().to_string()
 }
+
+/// Run `runbook ARGS`, killing it and failing if it takes longer than
+/// `limit` (a command that blocks on a FIFO or reads /dev/zero must not
+/// hang the tests).
+pub fn run_within(args: &[&str], limit: std::time::Duration) -> Output {
+    let mut child = runbook()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running the runbook binary");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("waiting for runbook").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "runbook {args:?} took longer than {limit:?}: {:?}",
+                text(&out)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("the runbook's output")
+}
+
+/// Bytes that would act on a terminal rather than print: ESC (escape
+/// sequences), CR (overwrite a line), BEL, the C1 CSI (U+009B) and the
+/// right-to-left override (U+202E), as UTF-8.
+pub fn terminal_controls(bytes: &[u8]) -> Vec<&'static str> {
+    let mut found = vec![];
+    for (needle, name) in [
+        (&b"\x1b"[..], "ESC"),
+        (b"\r", "CR"),
+        (b"\x07", "BEL"),
+        ("\u{9b}".as_bytes(), "CSI"),
+        ("\u{202e}".as_bytes(), "RLO"),
+    ] {
+        if bytes.windows(needle.len()).any(|w| w == needle) {
+            found.push(name);
+        }
+    }
+    found
+}
+
+/// Assert that neither stdout nor stderr of `out` holds a terminal control.
+pub fn assert_no_terminal_controls(what: &str, out: &Output) {
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let found = terminal_controls(bytes);
+        assert!(
+            found.is_empty(),
+            "{what}: raw {found:?} on {stream}: {:?}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+}
