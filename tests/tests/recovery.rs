@@ -469,6 +469,53 @@ fn a_stall_longer_than_the_deadline_is_cut_there_and_resume_finishes_the_job() {
         resumes.calls_reused, 1,
         "the first list, not the cut change"
     );
+    // verify checks the journal it resumes still ends where it was resumed.
+    let verified = run(&["verify", resumed.to_str().unwrap()]);
+    let (stdout, stderr) = text(&verified);
+    assert_eq!(verified.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("which still ends in the pinned line"),
+        "{stdout}"
+    );
+    let pinned = run(&[
+        "verify",
+        resumed.to_str().unwrap(),
+        "--last-hash",
+        &j.last_hash,
+    ]);
+    assert_eq!(pinned.status.code(), Some(0), "{:?}", text(&pinned));
+    let wrong = run(&[
+        "verify",
+        resumed.to_str().unwrap(),
+        "--last-hash",
+        &"0".repeat(64),
+    ]);
+    assert_eq!(wrong.status.code(), Some(7));
+    assert!(
+        text(&wrong).1.contains("not the pinned"),
+        "{:?}",
+        text(&wrong)
+    );
+    // The journal it resumed loses its footer (a valid, shorter chain), then
+    // gets a line that is not a journal record: both are caught.
+    let original = std::fs::read_to_string(day.journal("cut.jsonl")).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+    let shortened: String = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for (content, needle) in [
+        (shortened, "it changed after it was resumed"),
+        (
+            format!("{original}{{\"kind\":\"log\"}}\n"),
+            "which is damaged",
+        ),
+    ] {
+        std::fs::write(day.journal("cut.jsonl"), content).unwrap();
+        let changed = run(&["verify", resumed.to_str().unwrap()]);
+        assert_eq!(changed.status.code(), Some(7), "{:?}", text(&changed));
+        assert!(text(&changed).1.contains(needle), "{:?}", text(&changed));
+    }
     // The resumed journal replays offline like any other, and shows which
     // answers came from the journal it resumed.
     let replay = run(&["replay", resumed.to_str().unwrap()]);
