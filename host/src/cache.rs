@@ -153,7 +153,7 @@ fn read_entry(engine: &Engine, path: &Path) -> Option<Component> {
 /// The cache directory is used only if it is a real directory (not a link),
 /// owned by this user, and writable by no one else.
 #[cfg(unix)]
-fn private_dir(dir: &Path) -> bool {
+pub(crate) fn private_dir(dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(dir).is_ok_and(|m| {
         m.is_dir() && m.uid() == rustix::process::geteuid().as_raw() && m.mode() & 0o022 == 0
@@ -161,18 +161,18 @@ fn private_dir(dir: &Path) -> bool {
 }
 
 #[cfg(not(unix))]
-fn private_dir(_dir: &Path) -> bool {
+pub(crate) fn private_dir(_dir: &Path) -> bool {
     true
 }
 
 #[cfg(unix)]
-fn owned_privately(meta: &std::fs::Metadata) -> bool {
+pub(crate) fn owned_privately(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     meta.uid() == rustix::process::geteuid().as_raw() && meta.mode() & 0o022 == 0
 }
 
 #[cfg(not(unix))]
-fn owned_privately(_meta: &std::fs::Metadata) -> bool {
+pub(crate) fn owned_privately(_meta: &std::fs::Metadata) -> bool {
     true
 }
 

@@ -97,8 +97,13 @@ impl Observed {
     /// Learn from a successful answer.
     pub fn learn(&mut self, request: &Request, response: &Response) {
         match (request, response) {
-            (Request::ListMfaDevices { .. }, Response::MfaDevices(devices)) => {
-                for d in devices {
+            // Only what the listing is about: a device listed under another
+            // user's name is not learned as that user's.
+            (Request::ListMfaDevices { user_name }, Response::MfaDevices(devices)) => {
+                for d in devices
+                    .iter()
+                    .filter(|d| d.user_name.eq_ignore_ascii_case(user_name))
+                {
                     self.owners
                         .insert(d.serial_number.clone(), d.user_name.clone());
                 }
@@ -224,7 +229,8 @@ impl Grant {
             ));
         }
         // Whatever the scope: a device is detached only from the user this
-        // run saw it attached to, as a virtual one is deleted only once seen.
+        // run saw it attached to (a user-scoped delete likewise needs the
+        // device seen attached to that user; a delete on `*` is any device).
         if let Request::DeactivateMfaDevice {
             user_name,
             serial_number,

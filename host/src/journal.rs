@@ -308,6 +308,13 @@ pub struct JournalWriter {
     path: Option<PathBuf>,
     prev: String,
     records: Vec<Record>,
+    /// The host's pins of this journal (see [`crate::pins`]).
+    pins: Option<crate::pins::Pins>,
+    /// A mutation's intent was the last call line: its outcome is pinned too.
+    mutation_open: bool,
+    /// A write failed: the file may end in a partial line, so nothing more is
+    /// appended (a line after a torn one would make the journal unreadable).
+    broken: bool,
 }
 
 /// Where a journal's lines go: a file (synced at the footer), or any writer.
@@ -333,6 +340,9 @@ impl JournalWriter {
             path: None,
             prev: GENESIS.to_owned(),
             records: Vec::new(),
+            pins: None,
+            mutation_open: false,
+            broken: false,
         }
     }
 
@@ -356,16 +366,45 @@ impl JournalWriter {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(path)?;
+        // Without pins the run goes on (its journal is whole); only a later
+        // `--resume` of it needs `--last-hash` to trust its answers.
+        let pins = match crate::pins::Pins::create(path) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let _ = writeln!(
+                    io::stderr(),
+                    "runbook: cannot pin journal {} in {} ({e}); a later --resume of it will need --last-hash",
+                    crate::transcript::printable_path(path),
+                    crate::transcript::printable_path(&crate::pins::state_dir())
+                );
+                None
+            }
+        };
         Ok(JournalWriter {
             sink: Some(Sink::File(file)),
             path: Some(path.to_owned()),
-            prev: GENESIS.to_owned(),
-            records: Vec::new(),
+            pins,
+            ..JournalWriter::in_memory()
         })
     }
 
-    /// Append one record; it is in the file (handed to the OS) when this returns.
+    /// Append one record; it is in the file (handed to the OS) when this
+    /// returns. A change's intent and outcome, and the footer, are also
+    /// synced to disk and pinned. After a failed write, every append fails.
     pub fn append(&mut self, record: Record) -> io::Result<()> {
+        if self.broken {
+            return Err(io::Error::other(
+                "an earlier write to the journal failed; nothing more is appended",
+            ));
+        }
+        let written = self.write(record);
+        if written.is_err() {
+            self.broken = true;
+        }
+        written
+    }
+
+    fn write(&mut self, record: Record) -> io::Result<()> {
         let line = serde_json::to_string(&LineRef {
             record: &record,
             prev: &self.prev,
@@ -377,8 +416,20 @@ impl JournalWriter {
         match &mut self.sink {
             Some(Sink::File(file)) => {
                 file.write_all(&bytes)?;
-                if matches!(record, Record::Footer(_)) {
-                    file.sync_all()?;
+                let pinned = match &record {
+                    Record::Call(c) => {
+                        self.mutation_open = c.request.is_mutation();
+                        self.mutation_open
+                    }
+                    Record::Result(_) => std::mem::take(&mut self.mutation_open),
+                    Record::Footer(_) => true,
+                    Record::Header(_) | Record::Log(_) => false,
+                };
+                if pinned {
+                    file.sync_data()?;
+                    if let Some(pins) = &mut self.pins {
+                        pins.pin(&line_hash(&line))?;
+                    }
                 }
             }
             Some(Sink::Writer(w)) => {
@@ -507,6 +558,11 @@ pub struct Journal {
 /// device, a huge file) from exhausting memory.
 pub const MAX_JOURNAL_BYTES: u64 = 256 << 20;
 
+/// The longest line a journal may hold. The host's own lines are bounded by
+/// the sandbox limits (a 1 MiB log budget, 4 KiB arguments, 1,000 calls);
+/// parsing a longer one would cost memory for nothing.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
 /// A journal read and verified as far as it goes, with or without a footer:
 /// the record of a run that crashed, was killed, or was cut off.
 #[derive(Debug, Clone)]
@@ -521,6 +577,8 @@ pub struct Partial {
     pub last_hash: String,
     /// How many lines were verified.
     pub lines: usize,
+    /// The sha256 of each verified line, in order (one per record).
+    pub hashes: Vec<String>,
     /// The file ended in a partly written line (no newline, not JSON), left
     /// out: the process died while writing it.
     pub torn: bool,
@@ -548,6 +606,30 @@ impl Partial {
         {
             Some(Record::Call(c)) => Some(c),
             _ => None,
+        }
+    }
+
+    /// The journal as far as one of `pinned` vouches for it: up to and
+    /// including the last line whose hash is pinned (the header alone if
+    /// none is). Lines after it were not pinned by the run that wrote them.
+    pub fn up_to_pinned(&self, pinned: &std::collections::HashSet<String>) -> Partial {
+        let keep = self
+            .hashes
+            .iter()
+            .rposition(|h| pinned.contains(h))
+            .map_or(1, |i| i + 1);
+        let records: Vec<Record> = self.records[..keep].to_vec();
+        Partial {
+            header: self.header.clone(),
+            footer: match records.last() {
+                Some(Record::Footer(f)) => Some(f.clone()),
+                _ => None,
+            },
+            records,
+            last_hash: self.hashes[keep - 1].clone(),
+            lines: keep,
+            hashes: self.hashes[..keep].to_vec(),
+            torn: false,
         }
     }
 
@@ -585,6 +667,7 @@ impl Partial {
             }
         }
         let mut prev_hash = GENESIS.to_owned();
+        let mut hashes = Vec::new();
         let mut records = Vec::new();
         let mut open_call: Option<u32> = None;
         let mut next_index = 0u32;
@@ -600,6 +683,13 @@ impl Partial {
             };
             if footer_line.is_some() {
                 return Err(structure("a line after the footer".into()));
+            }
+            if line.len() > MAX_LINE_BYTES {
+                return Err(structure(format!(
+                    "a {}-byte line, longer than any run writes ({} MiB at most)",
+                    line.len(),
+                    MAX_LINE_BYTES >> 20
+                )));
             }
             let value: Value = serde_json::from_str(line).map_err(|e| JournalError::Malformed {
                 path: path.clone(),
@@ -639,6 +729,7 @@ impl Partial {
                 });
             }
             prev_hash = line_hash(line);
+            hashes.push(prev_hash.clone());
             match &parsed.record {
                 Record::Header(_) if n != 1 => {
                     return Err(structure("a second header".into()));
@@ -700,6 +791,7 @@ impl Partial {
             footer,
             last_hash: prev_hash,
             lines: last_line,
+            hashes,
             torn,
         })
     }
@@ -708,7 +800,16 @@ impl Partial {
 /// Read a journal file: a regular file of at most [`MAX_JOURNAL_BYTES`].
 fn read_capped(path: &Path) -> io::Result<String> {
     use std::io::Read;
-    let file = File::open(path)?;
+    let mut options = OpenOptions::new();
+    options.read(true);
+    // A FIFO would block the open until a writer came: open without
+    // blocking, then look at what was opened.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        rustix::fs::OFlags::NONBLOCK.bits() as i32,
+    );
+    let file = options.open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::other(
@@ -748,5 +849,51 @@ impl Journal {
             Record::Result(e) => pending.take().map(|c| (c, e)),
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails its second write only, as a disk that fills and then frees up.
+    struct FailsOnce(u32);
+
+    impl Write for FailsOnce {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 += 1;
+            if self.0 == 2 {
+                return Err(io::Error::from_raw_os_error(28));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn log(m: &str) -> Record {
+        Record::Log(LogLine {
+            level: "info".into(),
+            message: m.into(),
+        })
+    }
+
+    #[test]
+    fn after_a_failed_write_nothing_more_is_appended() {
+        let mut j = JournalWriter::to_writer(FailsOnce(0));
+        j.append(log("one")).unwrap();
+        j.append(log("two")).unwrap_err();
+        // The sink would take this line, after a torn one: refused.
+        let e = j.append(log("three")).unwrap_err();
+        assert!(e.to_string().contains("an earlier write"), "{e}");
+        assert_eq!(j.records().len(), 1);
+    }
+
+    #[test]
+    fn a_line_past_the_cap_is_refused_before_it_is_parsed() {
+        let long = format!("{}\n", "x".repeat(MAX_LINE_BYTES + 1));
+        let e = Partial::parse("j", &long).unwrap_err().to_string();
+        assert!(e.contains("longer than any run writes"), "{e}");
     }
 }

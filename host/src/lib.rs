@@ -15,6 +15,7 @@ pub mod grant;
 pub mod harness;
 pub mod journal;
 pub mod manifest;
+pub mod pins;
 pub mod project;
 pub mod replay;
 pub mod request;

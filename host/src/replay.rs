@@ -245,6 +245,9 @@ fn calls_of(records: &[Record]) -> Vec<(usize, Call, Option<CallEnd>)> {
     calls
 }
 
+/// A request as JSON for a divergence report, cut to a length a person can
+/// read (a recorded argument can be as long as a journal line).
 fn show(request: &Request) -> String {
-    serde_json::to_string(request).unwrap_or_else(|_| format!("{request:?}"))
+    let json = serde_json::to_string(request).unwrap_or_else(|_| format!("{request:?}"));
+    crate::transcript::printable_within(&json, 1024)
 }

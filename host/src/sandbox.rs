@@ -391,6 +391,9 @@ pub struct RunState {
     changes: Vec<Request>,
     /// When the run must end: no call, retry or wait runs past it.
     deadline: std::time::Instant,
+    /// The last change sent, if IAM answered it with an error: the runbook
+    /// may send it again without new consent.
+    retrying: Option<Request>,
 }
 
 impl WasiView for RunState {
@@ -485,10 +488,10 @@ impl RunState {
                 }
             } else if let Err(reason) = check {
                 (CallOutcome::Denied { reason }, Err(access_denied(&request)))
-            } else if let Some(abort) = request
-                .is_mutation()
-                .then(|| self.consent.refuses(&request))
-                .flatten()
+            } else if let Some(abort) = (request.is_mutation()
+                && self.retrying.as_ref() != Some(&request))
+            .then(|| self.consent.refuses(&request))
+            .flatten()
             {
                 refusal = Some(abort);
                 let reason = refusal
@@ -496,6 +499,17 @@ impl RunState {
                     .map(ToString::to_string)
                     .unwrap_or_default();
                 (CallOutcome::Refused { reason }, Ok(Response::Planned))
+            } else if std::time::Instant::now() >= self.deadline {
+                let reason = format!(
+                    "the run's deadline passed before {} was sent: it was not sent",
+                    request.op()
+                );
+                (
+                    CallOutcome::Cut {
+                        reason: reason.clone(),
+                    },
+                    Err(crate::backend::cut_error(&reason)),
+                )
             } else {
                 sent = true;
                 let answer = self.backend.call(&request, self.deadline);
@@ -519,6 +533,11 @@ impl RunState {
         // A change answered from a resumed journal was made by that run.
         if request.is_mutation() && result.is_ok() && !refused && !resumed {
             self.changes.push(request.clone());
+        }
+        // A change IAM refused (a conflict while it catches up) may be asked
+        // for again: it is still the change the operator approved.
+        if request.is_mutation() && sent {
+            self.retrying = result.is_err().then(|| request.clone());
         }
         let written = self.journal.append(Record::Result(CallEnd {
             index,
@@ -740,6 +759,9 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         .instances(32)
         .trap_on_grow_failure(true)
         .build();
+    // The planning pass before a prompt has a deadline of its own: the time
+    // an operator takes to read the plan is not the run's.
+    let deadline = std::time::Instant::now() + spec.limits.deadline;
     let deadline_ticks = (spec.limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
     let mut store = Store::new(
         &rt.engine,
@@ -758,7 +780,8 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
             echo: spec.echo,
             replay: spec.replay,
             changes: Vec::new(),
-            deadline: std::time::Instant::now() + spec.limits.deadline,
+            deadline,
+            retrying: None,
         },
     );
     store.limiter(|s| &mut s.limits);

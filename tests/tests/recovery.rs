@@ -720,3 +720,207 @@ fn resume_refuses_another_user_a_succeeded_run_and_a_dry_run() {
     );
     assert_eq!(day.moto.state(USERS), before, "nothing changed");
 }
+
+/// The last-line hash a run printed ("journal: PATH (last line sha256 H)").
+fn printed_last_hash(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.split("(last line sha256 ").nth(1))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no last hash in:\n{stdout}"))
+        .to_owned()
+}
+
+/// `text` (a journal) with line `n` (1-based) edited and every `prev` after
+/// it recomputed: a forgery consistent with itself.
+fn forged(text: &str, n: usize, edit: impl Fn(&mut serde_json::Value)) -> String {
+    let mut prev = runbook_host::journal::GENESIS.to_owned();
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if i + 1 == n {
+            edit(&mut v);
+        }
+        v["prev"] = serde_json::Value::String(prev.clone());
+        let line = serde_json::to_string(&v).unwrap();
+        prev = runbook_host::journal::line_hash(&line);
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The first run of `day` deactivates mfa-test's device and may not delete
+/// it: it fails, leaving the device detached. Returns its stdout.
+fn deactivated_not_deleted(day: &BadDay, journal: &str) -> String {
+    let (out, _) = day.run(journal, &["--deny", "iam:DeleteVirtualMFADevice"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(day.moto.devices_of("mfa-test"), Vec::<String>::new());
+    stdout
+}
+
+#[test]
+fn a_journal_this_host_did_not_pin_is_trusted_only_when_vouched_for() {
+    let day = BadDay::new();
+    let stdout = deactivated_not_deleted(&day, "first.jsonl");
+    let hash = printed_last_hash(&stdout);
+    let first = std::fs::read_to_string(day.journal("first.jsonl")).unwrap();
+
+    // Moved (or handed over): no pins under its new path. Its answers are not
+    // trusted, so the run starts over; IAM no longer lists mfa-test's device,
+    // so nothing is deleted on the journal's word.
+    std::fs::write(day.journal("moved.jsonl"), &first).unwrap();
+    let (out, j) = day.run(
+        "unvouched.jsonl",
+        &["--resume", day.journal("moved.jsonl").to_str().unwrap()],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(stderr.contains("is not pinned by this host"), "{stderr}");
+    assert_eq!(j.header.resumes.as_ref().unwrap().calls_reused, 0);
+    assert_eq!(j.calls().filter(|(_, e)| e.resumed).count(), 0, "{stdout}");
+    assert_eq!(day.moto.virtual_devices().len(), 3, "nothing deleted");
+
+    // Vouched for with the hash its run printed: trusted, and it finishes.
+    std::fs::write(day.journal("vouched.jsonl"), &first).unwrap();
+    let (out, j) = day.run(
+        "finished.jsonl",
+        &[
+            "--resume",
+            day.journal("vouched.jsonl").to_str().unwrap(),
+            "--last-hash",
+            &hash,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(j.header.resumes.as_ref().unwrap().calls_reused, 2);
+    day.assert_recovered();
+
+    // Forged in place: the first answer now lists the orphan as mfa-test's,
+    // the chain recomputed. The printed hash no longer vouches for it, and
+    // without it nothing past the edit is pinned.
+    let day = BadDay::new();
+    let stdout = deactivated_not_deleted(&day, "first.jsonl");
+    let hash = printed_last_hash(&stdout);
+    let first = std::fs::read_to_string(day.journal("first.jsonl")).unwrap();
+    let fake = forged(&first, 3, |v| {
+        v["value"].as_array_mut().unwrap().push(serde_json::json!({
+            "enable_date": "2026-11-25T00:00:00Z",
+            "serial_number": arn("orphan"),
+            "user_name": "mfa-test",
+        }));
+    });
+    std::fs::write(day.journal("first.jsonl"), fake).unwrap();
+    let out = day
+        .command(
+            "forged.jsonl",
+            &[
+                "--resume",
+                day.journal("first.jsonl").to_str().unwrap(),
+                "--last-hash",
+                &hash,
+            ],
+        )
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains("it is not the journal the hash was kept for"),
+        "{stderr}"
+    );
+    let (_, j) = day.run(
+        "forged.jsonl",
+        &["--resume", day.journal("first.jsonl").to_str().unwrap()],
+    );
+    assert_eq!(j.header.resumes.as_ref().unwrap().calls_reused, 0);
+    assert!(
+        day.moto.virtual_devices().contains(&(arn("orphan"), None)),
+        "the orphan survives a forged journal"
+    );
+}
+
+#[test]
+fn a_journal_is_resumed_once_and_a_resume_that_stopped_replaying_continues_from_its_source() {
+    let day = BadDay::new();
+    deactivated_not_deleted(&day, "first.jsonl");
+    let first = day.journal("first.jsonl");
+
+    // A resume that stops while replaying: its grant now denies the
+    // deactivation the first run made, so the replay diverges at call 1.
+    let (out, second) = day.run(
+        "second.jsonl",
+        &[
+            "--resume",
+            first.to_str().unwrap(),
+            "--deny",
+            "iam:DeactivateMFADevice",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(6), "{:?}", text(&out));
+    assert_eq!(second.calls().filter(|(_, e)| e.resumed).count(), 1);
+
+    // The first journal was claimed by that resume: not resumed twice.
+    let out = day
+        .command("again.jsonl", &["--resume", first.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("it was resumed already"), "{stderr}");
+    assert!(stderr.contains("second.jsonl"), "{stderr}");
+    assert!(!day.journal("again.jsonl").exists());
+
+    // Resuming the second goes back to the first's record, and finishes.
+    let (out, third) = day.run(
+        "third.jsonl",
+        &["--resume", day.journal("second.jsonl").to_str().unwrap()],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("resuming from that journal's record"),
+        "{stderr}"
+    );
+    let resumes = third.header.resumes.as_ref().unwrap();
+    assert_eq!(resumes.journal, first.display().to_string());
+    assert_eq!(resumes.calls_reused, 2);
+    day.assert_recovered();
+    day.assert_sent_once();
+}
+
+#[test]
+fn on_a_terminal_an_approved_change_iam_refused_once_may_be_sent_again() {
+    let day = BadDay::new();
+    day.proxy
+        .add(Rule::on("DeleteVirtualMFADevice", Fault::delete_conflict()));
+    let journal = day.journal("run.jsonl");
+    let line = format!(
+        "{} run mfa-recovery --user mfa-test --endpoint-url {} --journal {}",
+        crate::support::runbook_bin().display(),
+        day.proxy.url,
+        journal.display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    crate::support::isolate(&mut cmd);
+    let mut child = cmd
+        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` gives a pseudo-terminal");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"y\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("apply these 2 change(s)?"), "{shown}");
+    day.assert_recovered();
+    day.assert_sent_once();
+    let j = Journal::read(&journal).unwrap();
+    let deletes = j
+        .calls()
+        .filter(|(c, _)| c.request.op() == "delete-virtual-mfa-device")
+        .count();
+    assert_eq!(deletes, 2, "refused once by IAM, then sent again");
+}

@@ -49,6 +49,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "JOURNAL", conflicts_with = "replay")]
     resume: Option<PathBuf>,
 
+    /// With --resume: the sha256 of the resumed journal's last line, as its
+    /// run printed it. Vouches for a journal this host did not pin (written
+    /// on another machine, or moved); without it such a journal's answers are
+    /// not trusted and the run starts over.
+    #[arg(long, value_name = "SHA256", requires = "resume")]
+    last_hash: Option<String>,
+
     /// Write the journal here (it must not exist). Default: a new file under
     /// the user's state directory, printed at the end.
     #[arg(long, value_name = "PATH")]
@@ -112,11 +119,12 @@ fn is_help(argv: &[OsString]) -> bool {
 pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
     let runbooks_dir = params::find_value(&argv, "--runbooks").map(PathBuf::from);
     let mut say = |m: &str| super::out::say(m);
-    let (what, bytes) = match project::read_runbook(spec, runbooks_dir.as_deref(), &mut say) {
-        Ok(x) => x,
+    // `None`: the runbook cannot be read, and only --help is asked for.
+    let component = match project::read_runbook(spec, runbooks_dir.as_deref(), &mut say) {
+        Ok(x) => Some(x),
         Err(e) if is_help(&argv) => {
             super::out::say(&format!("note: {e:#}"));
-            (String::new(), Vec::new())
+            None
         }
         Err(e) => return Err(e),
     };
@@ -139,10 +147,9 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         })
     });
     let rt = Runtime::new()?;
-    let loaded = if bytes.is_empty() {
-        None
-    } else {
-        Some(rt.load(&what, &bytes)?)
+    let loaded = match &component {
+        None => None,
+        Some((what, bytes)) => Some(rt.load(what, bytes)?),
     };
 
     // The `run` subcommand with one flag per declared parameter.
@@ -160,7 +167,10 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         .try_get_matches_from(argv.into_iter().skip(1))
         .unwrap_or_else(|e| super::out::clap_exit(e));
     let args = RunArgs::from_arg_matches(&matches).unwrap_or_else(|e| super::out::clap_exit(e));
-    let loaded = loaded.expect("help exits above when the runbook cannot be read");
+    let Some(loaded) = loaded else {
+        // clap exits on --help above; anything else needed the component.
+        anyhow::bail!("runbook {spec} cannot be read");
+    };
     let params = params::given(&matches, &loaded.manifest);
     if let Err(e) = loaded.manifest.check_params(&params) {
         super::out::error(e);
@@ -281,7 +291,7 @@ fn execute(
     // A resumed run: the journal it continues, checked before anything runs.
     let resume = match &args.resume {
         None => None,
-        Some(path) => match resumable(path, loaded, &params, &target) {
+        Some(path) => match resumable(path, args.last_hash.as_deref(), loaded, &params, &target) {
             Ok(r) => Some(r),
             Err((code, message)) => {
                 super::out::error(message);
@@ -292,11 +302,11 @@ fn execute(
     let resumer = || {
         resume
             .as_ref()
-            .map(|(path, partial)| Replayer::resuming(&path.display().to_string(), partial))
+            .map(|r| Replayer::resuming(&r.from.display().to_string(), &r.journal))
     };
-    let resumes = resume.as_ref().map(|(path, partial)| Resumes {
-        journal: path.display().to_string(),
-        last_hash: partial.last_hash.clone(),
+    let resumes = resume.as_ref().map(|r| Resumes {
+        journal: r.from.display().to_string(),
+        last_hash: r.journal.last_hash.clone(),
         calls_reused: resumer().and_then(|r| r.resume_point()).unwrap_or_default(),
     });
     if let Some(r) = &resumes {
@@ -308,6 +318,20 @@ fn execute(
     // The journal exists before anything is sent: a path that cannot be used
     // fails here, not after the reads.
     let mut journal = create_journal(&journal_path)?;
+    // A journal is resumed once: a second resume of it would act on answers
+    // older than what the first resume did.
+    if let Some(Resume { claim: path, .. }) = &resume
+        && !args.dry_run
+        && let Err(by) = runbook_host::pins::claim_resume(path, &journal_path)
+    {
+        drop(journal);
+        let _ = std::fs::remove_file(&journal_path);
+        super::out::error(format!(
+            "--resume {}: it was resumed already, by the run journaled in {by}: resume that journal instead (runbook show it to see where it stands)",
+            path.display()
+        ));
+        return Ok(exit::USAGE);
+    }
 
     let (mode, backend, consent): (Mode, Box<dyn Backend>, Consent) = if args.dry_run {
         (Mode::DryRun, Box::new(DryRun::new(live)), Consent::Given)
@@ -404,13 +428,81 @@ fn execute(
 
 /// The journal at `path`, if this run may resume it: the same component and
 /// parameters, a live run that did not succeed, the same endpoint and caller.
-/// Otherwise the exit code and why.
+/// It is trusted as far as this host pinned it, or whole if `last_hash`
+/// vouches for it. Otherwise the exit code and why.
 fn resumable(
     path: &std::path::Path,
+    last_hash: Option<&str>,
     loaded: &Loaded,
     params: &BTreeMap<String, String>,
     target: &BTreeMap<String, String>,
-) -> Result<(PathBuf, Partial), (u8, String)> {
+) -> Result<Resume, (u8, String)> {
+    let mut from = path.to_owned();
+    let mut last_hash = last_hash;
+    // A resumed run that stopped while still replaying holds less than the
+    // journal it resumed: continue from that one's record (a few hops at
+    // most; each hop is a run that failed before going live).
+    for _ in 0..8 {
+        match resumable_one(&from, last_hash, loaded, params, target)? {
+            Step::Trusted(journal) => {
+                return Ok(Resume {
+                    claim: path.to_owned(),
+                    from,
+                    journal,
+                });
+            }
+            Step::Earlier {
+                journal,
+                replayed,
+                reused,
+            } => {
+                errln!(
+                    "note: {} stopped after replaying {replayed} of the {reused} calls it took from {}: resuming from that journal's record",
+                    printable_path(&from),
+                    printable_path(&journal)
+                );
+                from = journal;
+                last_hash = None;
+            }
+        }
+    }
+    Err((
+        exit::USAGE,
+        format!(
+            "--resume {}: eight resumed runs in a row stopped while replaying; resume the first journal of the chain",
+            path.display()
+        ),
+    ))
+}
+
+/// A journal to resume: the one the operator named (claimed, so it is not
+/// resumed twice), and the one whose record is replayed (the same, unless the
+/// named one stopped while replaying its own).
+struct Resume {
+    claim: PathBuf,
+    from: PathBuf,
+    journal: Partial,
+}
+
+/// What one journal in a resume chain gives.
+enum Step {
+    /// Its record, trusted as far as it is pinned or vouched for.
+    Trusted(Partial),
+    /// It stopped while replaying `journal`: resume from that one.
+    Earlier {
+        journal: PathBuf,
+        replayed: usize,
+        reused: u32,
+    },
+}
+
+fn resumable_one(
+    path: &std::path::Path,
+    last_hash: Option<&str>,
+    loaded: &Loaded,
+    params: &BTreeMap<String, String>,
+    target: &BTreeMap<String, String>,
+) -> Result<Step, (u8, String)> {
     let shown = path.display();
     let journal = Partial::read(path).map_err(|e| (exit::JOURNAL_INVALID, e.to_string()))?;
     let h = &journal.header;
@@ -441,11 +533,13 @@ fn resumable(
         )));
     }
     for key in ["endpoint", "caller"] {
-        if let (Some(then), Some(now)) = (h.target.get(key), target.get(key))
-            && then != now
-        {
+        let (then, now) = (h.target.get(key), target.get(key));
+        if then != now {
+            let say = |v: Option<&String>| v.map_or("none".to_owned(), Clone::clone);
             return Err(usage(format!(
-                "the journal's run reached IAM with {key} {then}, this one with {now}: resume against the same account as the same caller"
+                "the journal's run reached IAM with {key} {}, this one with {}: resume against the same account as the same caller",
+                say(then),
+                say(now)
             )));
         }
     }
@@ -456,7 +550,53 @@ fn resumable(
             "the journal's run succeeded: there is nothing to resume".to_owned(),
         ));
     }
-    Ok((path.to_owned(), journal))
+    // A resumed run that stopped before it had replayed what it took from
+    // the journal it resumed holds fewer settled changes than that journal.
+    if let Some(r) = &h.resumes {
+        let replayed = journal
+            .records
+            .iter()
+            .filter(|rec| matches!(rec, Record::Result(e) if e.resumed))
+            .count();
+        if replayed < r.calls_reused as usize {
+            return Ok(Step::Earlier {
+                journal: PathBuf::from(&r.journal),
+                replayed,
+                reused: r.calls_reused,
+            });
+        }
+    }
+    // The answers stand in for IAM's: trust them only as far as this host
+    // pinned them, or as far as the operator vouches.
+    let trusted = match last_hash {
+        Some(h) if h.eq_ignore_ascii_case(&journal.last_hash) => journal,
+        Some(h) => {
+            return Err((
+                exit::JOURNAL_INVALID,
+                format!(
+                    "--resume {shown}: its last line hashes to {}, not {h} (--last-hash): it is not the journal the hash was kept for",
+                    journal.last_hash
+                ),
+            ));
+        }
+        None => {
+            let trusted = journal.up_to_pinned(&runbook_host::pins::pinned(path));
+            let calls = |p: &Partial| {
+                p.records
+                    .iter()
+                    .filter(|r| matches!(r, Record::Call(_)))
+                    .count()
+            };
+            if calls(&trusted) == 0 && calls(&journal) > 0 {
+                errln!(
+                    "note: {} is not pinned by this host (written on another machine or by another user, moved, or edited), so none of its answers is trusted and the run starts from its first call; to vouch for it, pass --last-hash with the sha256 its run printed",
+                    printable_path(path)
+                );
+            }
+            trusted
+        }
+    };
+    Ok(Step::Trusted(trusted))
 }
 
 /// After a live run that did not succeed: the exact command that finishes it.
@@ -469,15 +609,62 @@ fn print_resume(args: &RunArgs, params: &BTreeMap<String, String>, report: &RunR
         words.push(format!("--{k}"));
         words.push(v.clone());
     }
-    for (flag, value) in [
-        ("--endpoint-url", &args.endpoint_url),
-        ("--profile", &args.profile),
-        ("--region", &args.region),
-    ] {
-        if let Some(v) = value {
-            words.push(flag.to_owned());
-            words.push(v.clone());
-        }
+    // The same reach and the same narrowing: a resume must not widen what
+    // the run was allowed.
+    let defaults = Limits::default();
+    let limit = |flag: &str, value: String, default: String| {
+        (value != default).then(|| (flag.to_owned(), value))
+    };
+    let flags = [
+        ("--endpoint-url", args.endpoint_url.clone()),
+        ("--profile", args.profile.clone()),
+        ("--region", args.region.clone()),
+        (
+            "--runbooks",
+            args.runbooks.as_ref().map(|p| p.display().to_string()),
+        ),
+        (
+            "--policy",
+            args.policy.as_ref().map(|p| p.display().to_string()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(f, v)| v.map(|v| (f.to_owned(), v)))
+    .chain(args.deny.iter().map(|d| ("--deny".to_owned(), d.clone())))
+    .chain(
+        [
+            limit(
+                "--deadline",
+                args.deadline.to_string(),
+                defaults.deadline.as_secs().to_string(),
+            ),
+            limit(
+                "--max-memory-mib",
+                args.max_memory_mib.to_string(),
+                (defaults.memory_bytes >> 20).to_string(),
+            ),
+            limit(
+                "--max-calls",
+                args.max_calls.to_string(),
+                defaults.max_calls.to_string(),
+            ),
+            limit(
+                "--max-arg-bytes",
+                args.max_arg_bytes.to_string(),
+                defaults.max_arg_bytes.to_string(),
+            ),
+            limit(
+                "--max-log-bytes",
+                args.max_log_bytes.to_string(),
+                defaults.max_log_bytes.to_string(),
+            ),
+        ]
+        .into_iter()
+        .flatten(),
+    );
+    for (flag, value) in flags {
+        words.push(flag);
+        words.push(value);
     }
     words.push("--resume".to_owned());
     words.push(journal.display().to_string());
