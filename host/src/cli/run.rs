@@ -448,7 +448,7 @@ fn resumable(
                 return Ok(Resume {
                     claim: path.to_owned(),
                     from,
-                    journal,
+                    journal: *journal,
                 });
             }
             Step::Earlier {
@@ -487,7 +487,7 @@ struct Resume {
 /// What one journal in a resume chain gives.
 enum Step {
     /// Its record, trusted as far as it is pinned or vouched for.
-    Trusted(Partial),
+    Trusted(Box<Partial>),
     /// It stopped while replaying `journal`: resume from that one.
     Earlier {
         journal: PathBuf,
@@ -596,7 +596,7 @@ fn resumable_one(
             trusted
         }
     };
-    Ok(Step::Trusted(trusted))
+    Ok(Step::Trusted(Box::new(trusted)))
 }
 
 /// After a live run that did not succeed: the exact command that finishes it.
