@@ -64,15 +64,12 @@ pub fn main(argv: Vec<OsString>) -> anyhow::Result<u8> {
 
 /// The default place for a run's journal: the user's state directory.
 pub fn default_journal_path(runbook: &str) -> PathBuf {
-    let base = dirs::state_dir()
-        .or_else(dirs::data_local_dir)
-        .unwrap_or_else(std::env::temp_dir);
     let stamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap_or_default();
-    base.join("runbook")
+    runbook_host::pins::state_dir()
         .join("journals")
         .join(format!("{runbook}-{stamp}-{}.jsonl", std::process::id()))
 }
