@@ -390,7 +390,8 @@ impl JournalWriter {
 
     /// Append one record; it is in the file (handed to the OS) when this
     /// returns. A change's intent and outcome, and the footer, are also
-    /// synced to disk and pinned. After a failed write, every append fails.
+    /// pinned; the footer is synced to disk. After a failed write, every
+    /// append fails.
     pub fn append(&mut self, record: Record) -> io::Result<()> {
         if self.broken {
             return Err(io::Error::other(
@@ -425,10 +426,15 @@ impl JournalWriter {
                     Record::Footer(_) => true,
                     Record::Header(_) | Record::Log(_) => false,
                 };
-                if pinned {
-                    file.sync_data()?;
+                // Lines reach the OS before the call goes on (a killed
+                // process loses nothing); the footer also reaches the disk.
+                if pinned && let Some(pins) = &mut self.pins {
+                    pins.pin(&line_hash(&line))?;
+                }
+                if matches!(record, Record::Footer(_)) {
+                    file.sync_all()?;
                     if let Some(pins) = &mut self.pins {
-                        pins.pin(&line_hash(&line))?;
+                        pins.sync()?;
                     }
                 }
             }

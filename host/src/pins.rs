@@ -6,7 +6,7 @@
 //! hash chain proves only that a journal is consistent with itself, not that
 //! this host wrote it: anyone who can hand the operator a journal could
 //! rewrite a line and its chain. So the host pins the hash of every journal
-//! line that records a change (its intent, after the line is on disk; its
+//! line that records a change (its intent, once the line is written; its
 //! outcome; the footer), and a resume trusts a journal only up to its last
 //! pinned line, or up to a last-line hash the operator vouches for
 //! (`--last-hash`, the hash the run printed). A journal is resumed at most
@@ -80,9 +80,13 @@ impl Pins {
         })
     }
 
-    /// Pin a line hash (the line is on disk already).
+    /// Pin a line hash (the line was written already).
     pub fn pin(&mut self, hash: &str) -> io::Result<()> {
-        self.file.write_all(format!("{hash}\n").as_bytes())?;
+        self.file.write_all(format!("{hash}\n").as_bytes())
+    }
+
+    /// Put the pins on disk (with the journal's footer).
+    pub fn sync(&mut self) -> io::Result<()> {
         self.file.sync_data()
     }
 }
