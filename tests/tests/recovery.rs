@@ -251,6 +251,26 @@ impl BadDay {
         assert_eq!(self.proxy.applied("DeleteVirtualMFADevice"), 1, "{log}");
     }
 
+    /// Run a printed `--resume` command (`args` after `runbook`) with a
+    /// journal of `name` and `--yes`; it must succeed. Returns the journal.
+    fn run_printed_resume(&self, mut args: Vec<String>, name: &str) -> PathBuf {
+        let resumed = self.journal(name);
+        args.extend([
+            "--journal".to_owned(),
+            resumed.display().to_string(),
+            "--yes".to_owned(),
+        ]);
+        let out = runbook().args(&args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{:?}\n{}",
+            text(&out),
+            self.proxy.log()
+        );
+        resumed
+    }
+
     /// Every change reached IAM exactly once (not only applied once).
     fn assert_sent_once(&self) {
         let log = self.proxy.log();
@@ -442,21 +462,8 @@ fn a_stall_longer_than_the_deadline_is_cut_there_and_resume_finishes_the_job() {
     day.proxy.release("DeactivateMFADevice");
 
     // The exact command printed finishes the recovery.
-    let mut args = printed_resume_command(&stdout);
-    let resumed = day.journal("resumed.jsonl");
-    args.extend([
-        "--journal".to_owned(),
-        resumed.display().to_string(),
-        "--yes".to_owned(),
-    ]);
-    let out = runbook().args(&args).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{:?}\n{}",
-        text(&out),
-        day.proxy.log()
-    );
+    let args = printed_resume_command(&stdout);
+    let resumed = day.run_printed_resume(args, "resumed.jsonl");
     day.assert_recovered();
     day.assert_sent_once();
     let j = Journal::read(&resumed).unwrap();
@@ -559,7 +566,7 @@ fn a_detached_device_left_undeleted_fails_and_the_printed_resume_deletes_it() {
         3,
         "left behind, unassigned"
     );
-    let mut args = printed_resume_command(&stdout);
+    let args = printed_resume_command(&stdout);
     assert_eq!(
         args,
         [
@@ -578,20 +585,7 @@ fn a_detached_device_left_undeleted_fails_and_the_printed_resume_deletes_it() {
         1
     );
 
-    let resumed = day.journal("resumed.jsonl");
-    args.extend([
-        "--journal".to_owned(),
-        resumed.display().to_string(),
-        "--yes".to_owned(),
-    ]);
-    let out = runbook().args(&args).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{:?}\n{}",
-        text(&out),
-        day.proxy.log()
-    );
+    let resumed = day.run_printed_resume(args, "resumed.jsonl");
     day.assert_recovered();
     day.assert_sent_once();
     let j = Journal::read(&resumed).unwrap();
@@ -901,19 +895,8 @@ fn on_a_terminal_an_approved_change_iam_refused_once_may_be_sent_again() {
         day.proxy.url,
         journal.display()
     );
-    let mut cmd = std::process::Command::new("script");
-    crate::support::isolate(&mut cmd);
-    let mut child = cmd
-        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("util-linux `script` gives a pseudo-terminal");
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"y\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    assert_eq!(out.status.code(), Some(0), "{shown}");
+    let (code, shown) = crate::support::on_a_terminal(&line, "y");
+    assert_eq!(code, Some(0), "{shown}");
     assert!(shown.contains("apply these 2 change(s)?"), "{shown}");
     day.assert_recovered();
     day.assert_sent_once();

@@ -3,6 +3,7 @@
 //! clear message and a documented exit code, IAM unchanged where it must be,
 //! and a journal that verifies with a footer saying why.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use runbook_host::journal::{CallOutcome, Journal, RunOutcome};
@@ -414,20 +415,32 @@ fn user_names_and_device_owners_are_checked_by_the_host_whatever_the_scope() {
     assert!(reasons[2].contains("has not seen attached"), "{reasons:?}");
 }
 
-#[test]
-fn a_wait_past_the_deadline_is_cut_there_and_replays_without_waiting() {
+/// Run the sleeper test runbook with `flags`; returns its output, how long it
+/// took, and its journal's path (in `dir`).
+fn sleeper(dir: &tempfile::TempDir, flags: &[&str]) -> (std::process::Output, Duration, PathBuf) {
     let moto = Moto::start();
-    let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.jsonl");
     let started = Instant::now();
-    let out = run_against(
-        &moto,
+    let out = run_against(&moto, &runbook_spec("sleeper"), "mfa-test", &path, flags);
+    (out, started.elapsed(), path)
+}
+
+/// `runbook replay` of a sleeper journal, and how long it took.
+fn replay_sleeper(path: &Path) -> (std::process::Output, Duration) {
+    let started = Instant::now();
+    let out = run(&[
+        "replay",
+        path.to_str().unwrap(),
+        "--runbook",
         &runbook_spec("sleeper"),
-        "mfa-test",
-        &path,
-        &["--seconds", "600", "--deadline", "2"],
-    );
-    let elapsed = started.elapsed();
+    ]);
+    (out, started.elapsed())
+}
+
+#[test]
+fn a_wait_past_the_deadline_is_cut_there_and_replays_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, elapsed, path) = sleeper(&dir, &["--seconds", "600", "--deadline", "2"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
@@ -444,31 +457,16 @@ fn a_wait_past_the_deadline_is_cut_there_and_replays_without_waiting() {
         end.outcome
     );
     // The replay reaches the same cut, at once, and matches.
-    let started = Instant::now();
-    let replay = run(&[
-        "replay",
-        path.to_str().unwrap(),
-        "--runbook",
-        &runbook_spec("sleeper"),
-    ]);
+    let (replay, took) = replay_sleeper(&path);
     assert_eq!(replay.status.code(), Some(0), "{:?}", text(&replay));
-    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(took < Duration::from_secs(60));
 }
 
 #[test]
 fn a_recorded_wait_is_journaled_and_instant_in_replay() {
-    let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("run.jsonl");
-    let started = Instant::now();
-    let out = run_against(
-        &moto,
-        &runbook_spec("sleeper"),
-        "mfa-test",
-        &path,
-        &["--seconds", "3"],
-    );
-    assert!(started.elapsed() >= Duration::from_secs(3), "it waited");
+    let (out, took, path) = sleeper(&dir, &["--seconds", "3"]);
+    assert!(took >= Duration::from_secs(3), "it waited");
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
@@ -480,17 +478,11 @@ fn a_recorded_wait_is_journaled_and_instant_in_replay() {
     assert_eq!(ops, ["clock-now", "clock-sleep", "clock-now"]);
     // The replay sees the recorded clock move 3 s without waiting for it:
     // the cut-off sits well below the 3 s a real wait would take.
-    let started = Instant::now();
-    let replay = run(&[
-        "replay",
-        path.to_str().unwrap(),
-        "--runbook",
-        &runbook_spec("sleeper"),
-    ]);
+    let (replay, took) = replay_sleeper(&path);
     let (stdout, _) = text(&replay);
     assert_eq!(replay.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("the clock moved 3 s"), "{stdout}");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(took < Duration::from_secs(3));
 }
 
 #[test]

@@ -2,14 +2,11 @@
 //! changes, and asks once. A pseudo-terminal from util-linux `script` stands in
 //! for the operator's terminal; the answer is typed into it.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use runbook_host::journal::{Journal, Mode, RunOutcome};
 
 use crate::support::moto::{Moto, arn};
+use crate::support::runbook_bin;
 use crate::support::scenarios::seed_world;
-use crate::support::{isolate, runbook_bin};
 
 /// Run mfa-recovery for `user` in a pseudo-terminal, answering `answer`;
 /// returns the exit code, what the terminal showed, and the journal.
@@ -32,25 +29,9 @@ fn on_a_terminal_with(
         moto.url,
         journal.display()
     );
-    let mut cmd = Command::new("script");
-    isolate(&mut cmd);
-    let mut child = cmd
-        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("util-linux `script` gives a pseudo-terminal");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{answer}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    let (code, text) = crate::support::on_a_terminal(&line, answer);
     let journal = Journal::read(journal).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    (out.status.code(), text, journal)
+    (code, text, journal)
 }
 
 #[test]

@@ -202,3 +202,36 @@ pub fn assert_no_terminal_controls(what: &str, out: &Output) {
         );
     }
 }
+
+/// Run `command_line` (a shell command) in a pseudo-terminal from util-linux
+/// `script`, typing `answer` and a newline into it; returns its exit code and
+/// what the terminal showed (CRs removed).
+pub fn on_a_terminal(command_line: &str, answer: &str) -> (Option<i32>, String) {
+    use std::io::Write;
+    let mut cmd = Command::new("script");
+    isolate(&mut cmd);
+    let mut child = cmd
+        .args([
+            "--quiet",
+            "--return",
+            "--command",
+            command_line,
+            "/dev/null",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` gives a pseudo-terminal");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{answer}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).replace('\r', ""),
+    )
+}
