@@ -202,6 +202,18 @@ impl BadDay {
         cmd
     }
 
+    /// The next `times` unassigned lists after the deactivation still give
+    /// the list from before it (without the detached device).
+    fn stale_unassigned_list(&self, times: usize) {
+        self.prime_unassigned_list();
+        self.proxy.add(
+            Rule::on("ListVirtualMFADevices", Fault::Stale)
+                .with("AssignmentStatus", "Unassigned")
+                .after("DeactivateMFADevice")
+                .times(times),
+        );
+    }
+
     /// Send the runbook's own `ListVirtualMFADevices Unassigned` request
     /// through the proxy now, so a `Stale` rule has this answer to give later.
     fn prime_unassigned_list(&self) {
@@ -334,12 +346,7 @@ fn a_stale_device_list_after_the_deactivation_is_read_again_and_the_run_finishes
 #[test]
 fn a_stale_unassigned_list_is_read_again_and_the_run_finishes() {
     let day = BadDay::new();
-    day.prime_unassigned_list();
-    day.proxy.add(
-        Rule::on("ListVirtualMFADevices", Fault::Stale)
-            .with("AssignmentStatus", "Unassigned")
-            .after("DeactivateMFADevice"),
-    );
+    day.stale_unassigned_list(1);
     let (out, j) = day.run("run.jsonl", &[]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     day.assert_recovered();
@@ -538,15 +545,9 @@ fn a_stall_longer_than_the_deadline_is_cut_there_and_resume_finishes_the_job() {
 #[test]
 fn a_detached_device_left_undeleted_fails_and_the_printed_resume_deletes_it() {
     let day = BadDay::new();
-    day.prime_unassigned_list();
     // IAM does not list the detached device as unassigned for the whole of
     // the runbook's patience (one read and five re-reads, 20 s).
-    day.proxy.add(
-        Rule::on("ListVirtualMFADevices", Fault::Stale)
-            .with("AssignmentStatus", "Unassigned")
-            .after("DeactivateMFADevice")
-            .times(6),
-    );
+    day.stale_unassigned_list(6);
     let (out, j) = day.run("failed.jsonl", &[]);
     let (stdout, stderr) = text(&out);
     assert_eq!(
