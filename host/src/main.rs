@@ -1,13 +1,13 @@
 //! The `runbook` command. Thin: parsing and dispatch live in `cli`, the work in
 //! the library. Exit codes are part of the interface (see the README and
-//! `runbook_host::sandbox::exit`).
+//! `runbook_host::exit`).
 
 // Output goes through `cli::out`, which never panics on a closed pipe.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
 
-use runbook_host::sandbox::exit;
+use runbook_host::exit;
 
 mod cli;
 

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use runbook_host::bindings::WIT_PACKAGE;
+use runbook_host::exit;
 use runbook_host::project;
-use runbook_host::sandbox::{exit, shared_runtime};
+use runbook_host::sandbox::shared_runtime;
 use runbook_host::transcript::printable;
 
 /// Show a runbook's manifest (parameters, the IAM actions it needs), its wasm

@@ -3,9 +3,10 @@
 use std::ffi::OsString;
 
 use clap::{Args, CommandFactory, FromArgMatches};
+use runbook_host::exit;
 use runbook_host::grant::Grant;
 use runbook_host::project;
-use runbook_host::sandbox::{exit, shared_runtime};
+use runbook_host::sandbox::shared_runtime;
 use runbook_host::transcript::printable;
 use serde_json::json;
 

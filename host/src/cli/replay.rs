@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use runbook_host::exit;
 use runbook_host::harness::Harness;
 use runbook_host::journal::Journal;
 use runbook_host::manifest::is_runbook_name;
 use runbook_host::project;
-use runbook_host::sandbox::exit;
 use runbook_host::transcript::{self, printable, printable_path};
 
 /// Replay a journal: run the recorded runbook (or --runbook) with the recorded

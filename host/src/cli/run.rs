@@ -10,6 +10,7 @@ use super::params;
 use anyhow::Context;
 use clap::{Args, CommandFactory, FromArgMatches};
 use runbook_host::backend::{Backend, DryRun, Live, LiveOptions};
+use runbook_host::exit;
 use runbook_host::grant::{Grant, OperatorPolicy};
 use runbook_host::journal::{
     Footer, Journal, JournalWriter, Mode, Partial, Record, Resumes, RunOutcome,
@@ -17,7 +18,7 @@ use runbook_host::journal::{
 use runbook_host::project;
 use runbook_host::replay::Replayer;
 use runbook_host::request::Request;
-use runbook_host::sandbox::{self, Consent, Limits, Loaded, RunReport, RunSpec, Runtime, exit};
+use runbook_host::sandbox::{self, Consent, Limits, Loaded, RunReport, RunSpec, Runtime};
 use runbook_host::transcript::{self, MAX_TEXT_CHARS, printable, printable_path, printable_within};
 
 /// Run a runbook. Its own parameters (e.g. --user) are flags too: see

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use runbook_host::exit;
 use runbook_host::journal::{Partial, Record};
-use runbook_host::sandbox::exit;
 use runbook_host::transcript::{self, MAX_TEXT_CHARS, printable, printable_within};
 
 /// Show a journal: one line per call (index, operation, key arguments,

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use runbook_host::exit;
 use runbook_host::journal::{Journal, JournalError, Partial};
-use runbook_host::sandbox::exit;
 use runbook_host::transcript::{self, printable, printable_path};
 
 /// Verify a journal: the hash chain, the header and footer, call order, and
