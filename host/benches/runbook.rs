@@ -50,7 +50,7 @@ fn spec(params: BTreeMap<String, String>, replay: Option<Replayer>) -> RunSpec {
         limits: Limits::default(),
         journal: JournalWriter::in_memory(),
         echo: false,
-        replay,
+        replay: replay.map(|r| Box::new(r) as Box<dyn runbook_host::backend::Recording>),
         grant: None,
         resumes: None,
     }

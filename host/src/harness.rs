@@ -172,7 +172,10 @@ impl Harness {
             .check_params(&self.params)
             .map_err(anyhow::Error::msg)?;
         let (replay, grant) = match &self.replay {
-            Some((source, j)) => (Some(Replayer::new(source, j)), Some(j.header.grant.clone())),
+            Some((source, j)) => (
+                Some(Box::new(Replayer::new(source, j)) as Box<dyn crate::backend::Recording>),
+                Some(j.header.grant.clone()),
+            ),
             None => (None, None),
         };
         let backend = match (self.backend, &replay) {

@@ -10,11 +10,11 @@
 //! journal: every call up to the last mutation that IAM settled, so no change
 //! that was made is sent twice; from there on the run is live again.
 
+use crate::backend::{Recording, Stop};
 use crate::bindings::IamError;
 use crate::grant::access_denied;
 use crate::journal::{Call, CallEnd, CallOutcome, Journal, Partial, Record, RunOutcome};
 use crate::request::{CallResult, Request, Response};
-use crate::sandbox::Abort;
 
 /// Where a replay first differed from its recording.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -28,6 +28,12 @@ pub struct Divergence {
     pub what: String,
     /// Expected and actual, one line each.
     pub diff: String,
+}
+
+impl From<Divergence> for Stop {
+    fn from(d: Divergence) -> Stop {
+        Stop::Diverged(d.to_string())
+    }
 }
 
 /// Answers calls from a recording.
@@ -104,7 +110,7 @@ impl Replayer {
         index: u32,
         request: &Request,
         denied: Option<&String>,
-    ) -> Result<(CallOutcome, CallResult), Abort> {
+    ) -> Result<(CallOutcome, CallResult), Stop> {
         let Some((line, recorded, end)) = self.calls.get(index as usize) else {
             return Err(Divergence {
                 index,
@@ -134,7 +140,7 @@ impl Replayer {
             .into());
         }
         let bad = |what: String| {
-            Abort::BadRecording(format!(
+            Stop::BadRecording(format!(
                 "{}:{}: the recorded answer to call {index} ({}) {what}",
                 self.source,
                 line + 1,
@@ -223,6 +229,29 @@ impl Replayer {
                 ),
             }),
         }
+    }
+}
+
+impl Recording for Replayer {
+    fn answers(&self, index: u32) -> bool {
+        Replayer::answers(self, index)
+    }
+
+    fn resumes(&self) -> bool {
+        self.until.is_some()
+    }
+
+    fn answer(
+        &mut self,
+        index: u32,
+        request: &Request,
+        denied: Option<&String>,
+    ) -> Result<(CallOutcome, CallResult), Stop> {
+        Replayer::answer(self, index, request, denied)
+    }
+
+    fn finished(&self, calls: u32, outcome: &RunOutcome) -> Result<(), Stop> {
+        Ok(Replayer::finished(self, calls, outcome)?)
     }
 }
 

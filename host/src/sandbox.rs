@@ -23,7 +23,7 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Recording, Stop};
 use crate::bindings::runbook::runbook::{clock, iam, log};
 use crate::bindings::{
     Applied, AssignmentStatus, IamError, Instant, Level, MfaDevice, Runbook, RunbookPre, User,
@@ -37,7 +37,6 @@ use crate::journal::{
     RunOutcome,
 };
 use crate::manifest::{Manifest, ManifestError};
-use crate::replay::Replayer;
 use crate::request::{FromResponse, Request, Response};
 
 /// Resource limits for one run. Each default is generous for a real runbook
@@ -123,13 +122,22 @@ pub enum Abort {
     Cut(String),
     /// A replay diverged from the recording.
     #[error("{0}")]
-    Diverged(#[from] crate::replay::Divergence),
+    Diverged(String),
     /// A backend answer did not fit the call's type.
     #[error("{0}")]
     BadAnswer(String),
     /// A recorded answer did not fit the call's type: the journal is bad.
     #[error("{0}")]
     BadRecording(String),
+}
+
+impl From<Stop> for Abort {
+    fn from(stop: Stop) -> Abort {
+        match stop {
+            Stop::Diverged(d) => Abort::Diverged(d),
+            Stop::BadRecording(r) => Abort::BadRecording(r),
+        }
+    }
 }
 
 /// Whether mutations may be sent.
@@ -352,8 +360,9 @@ pub struct RunSpec {
     pub journal: JournalWriter,
     /// Print log lines to stderr as they happen.
     pub echo: bool,
-    /// In replay, the recording that answers the calls.
-    pub replay: Option<Replayer>,
+    /// The recording that answers calls first: a replay (every call) or a
+    /// resumed run's journal (the calls before the run goes live).
+    pub replay: Option<Box<dyn Recording>>,
     /// The grant; `None` binds the manifest's capabilities to the parameters.
     pub grant: Option<Grant>,
     /// The run this one resumes (its answers come through `replay`).
@@ -388,7 +397,7 @@ pub struct RunState {
     calls: u32,
     log_bytes: usize,
     echo: bool,
-    replay: Option<Replayer>,
+    replay: Option<Box<dyn Recording>>,
     changes: Vec<Request>,
     /// When the run must end: no call, retry or wait runs past it.
     deadline: std::time::Instant,
@@ -470,10 +479,11 @@ impl RunState {
         let mut resumed = false;
         let (outcome, result) =
             if let Some(replay) = self.replay.as_mut().filter(|r| r.answers(index)) {
-                resumed = replay.resume_point().is_some();
+                resumed = replay.resumes();
                 match replay.answer(index, &request, check.as_ref().err()) {
                     Ok(answer) => answer,
-                    Err(abort) => {
+                    Err(stop) => {
+                        let abort = Abort::from(stop);
                         // Close the call in the journal before stopping: the
                         // intent is there, and verify wants every call closed.
                         self.journal

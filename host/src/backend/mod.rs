@@ -15,6 +15,7 @@ pub use dry_run::DryRun;
 pub use live::{Live, LiveOptions};
 
 use crate::bindings::{IamError, ServiceError};
+use crate::journal::{CallOutcome, RunOutcome};
 use crate::request::{CallResult, Request, Response};
 
 /// A backend's answer to one call.
@@ -66,4 +67,40 @@ impl<F: FnMut(&Request) -> CallResult + Send> Backend for Scripted<F> {
         }
         (self.0)(request).into()
     }
+}
+
+/// Answers from a recording instead of a backend: a replay (every call), or
+/// the prefix of a resumed run (the calls before it goes live). The call
+/// path asks it first; the calls it does not answer go to the backend.
+pub trait Recording: Send {
+    /// Whether call `index` is answered from the recording.
+    fn answers(&self, index: u32) -> bool;
+
+    /// Whether this is a resume (its answers stand for a run that already
+    /// happened; the run then goes on live, with no end to compare).
+    fn resumes(&self) -> bool;
+
+    /// The recorded outcome and answer of call `index`, if `request` is what
+    /// was recorded and `denied` (this run's grant verdict) agrees with it.
+    fn answer(
+        &mut self,
+        index: u32,
+        request: &Request,
+        denied: Option<&String>,
+    ) -> Result<(CallOutcome, CallResult), Stop>;
+
+    /// At the end of the run: every recorded call was made and the run
+    /// ended as recorded (always true for a resume).
+    fn finished(&self, calls: u32, outcome: &RunOutcome) -> Result<(), Stop>;
+}
+
+/// Why a recording could not answer: the run stops there.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Stop {
+    /// The run differs from the recording (exit 6).
+    #[error("{0}")]
+    Diverged(String),
+    /// The recording itself is bad (exit 7).
+    #[error("{0}")]
+    BadRecording(String),
 }

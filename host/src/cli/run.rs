@@ -247,7 +247,10 @@ fn execute(
             limits,
             journal: create_journal(&journal_path)?,
             echo: true,
-            replay: Some(Replayer::new(&recording.display().to_string(), &journal)),
+            replay: Some(Box::new(Replayer::new(
+                &recording.display().to_string(),
+                &journal,
+            ))),
             grant: Some(grant.clone()),
             resumes: None,
         };
@@ -300,15 +303,18 @@ fn execute(
             }
         },
     };
-    let resumer = || {
+    let replayer = || {
         resume
             .as_ref()
             .map(|r| Replayer::resuming(&r.from.display().to_string(), &r.journal))
     };
+    let resumer = || replayer().map(|r| Box::new(r) as Box<dyn runbook_host::backend::Recording>);
     let resumes = resume.as_ref().map(|r| Resumes {
         journal: r.from.display().to_string(),
         last_hash: r.journal.last_hash.clone(),
-        calls_reused: resumer().and_then(|r| r.resume_point()).unwrap_or_default(),
+        calls_reused: replayer()
+            .and_then(|r| r.resume_point())
+            .unwrap_or_default(),
     });
     if let Some(r) = &resumes {
         super::out::say(&format!(
