@@ -1,0 +1,346 @@
+//! The one path every host call takes, and the store's state it works on.
+//!
+//! Every IAM import is one line into [`RunState::call`]: check the grant ->
+//! record the intent -> dispatch (a recording first, then the backend) ->
+//! record the outcome -> hand the result to the runbook. A call that cannot
+//! be journaled traps. Mutations also pass the operator's consent.
+
+use std::io::Write;
+
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::backend::{Backend, Recording};
+use crate::bindings::runbook::runbook::{clock, iam, log};
+use crate::bindings::{
+    Applied, AssignmentStatus, IamError, Instant, Level, MfaDevice, User, VirtualMfaDevice,
+};
+use crate::grant::{Grant, Observed, access_denied};
+use crate::journal::{Call, CallEnd, CallOutcome, JournalWriter, LogLine, Record};
+use crate::request::{FromResponse, Request, Response};
+
+use super::limits::{Abort, LOG_LINE_OVERHEAD, Limits};
+
+/// Whether mutations may be sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Consent {
+    /// The operator agreed to whatever the run does (`--yes`).
+    Given,
+    /// The operator approved exactly these changes, in this order (at the
+    /// prompt, from a plan): anything else is refused, unsent.
+    Approved(std::collections::VecDeque<Request>),
+    /// No consent: the first mutation stops the run, unsent.
+    Refused,
+}
+
+impl Consent {
+    /// Why `request` (a mutation) may not be sent, if it may not.
+    fn refuses(&mut self, request: &Request) -> Option<Abort> {
+        match self {
+            Consent::Given => None,
+            Consent::Approved(plan) if plan.front() == Some(request) => {
+                plan.pop_front();
+                None
+            }
+            Consent::Approved(_) => Some(Abort::NotApproved {
+                change: request.describe(),
+            }),
+            Consent::Refused => Some(Abort::ConsentRequired {
+                change: request.describe(),
+            }),
+        }
+    }
+}
+
+/// The store's data: WASI plus the call path's state.
+pub struct RunState {
+    pub(super) wasi: WasiCtx,
+    pub(super) table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    pub(super) grant: Grant,
+    pub(super) observed: Observed,
+    pub(super) journal: JournalWriter,
+    pub(super) backend: Box<dyn Backend>,
+    pub(super) consent: Consent,
+    pub(super) sandbox: Limits,
+    pub(super) calls: u32,
+    pub(super) log_bytes: usize,
+    pub(super) echo: bool,
+    pub(super) replay: Option<Box<dyn Recording>>,
+    pub(super) changes: Vec<Request>,
+    /// When the run must end: no call, retry or wait runs past it.
+    pub(super) deadline: std::time::Instant,
+    /// The last change sent, if IAM answered it with an error: the runbook
+    /// may send it again without new consent.
+    pub(super) retrying: Option<Request>,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl RunState {
+    /// The one path of every IAM and clock import.
+    fn call<T: FromResponse>(&mut self, request: Request) -> anyhow::Result<Result<T, IamError>> {
+        if self.calls >= self.sandbox.max_calls {
+            return Err(Abort::Limit(format!(
+                "the runbook made more than {} host calls (--max-calls); it was stopped",
+                self.sandbox.max_calls
+            ))
+            .into());
+        }
+        if request.longest_argument() > self.sandbox.max_arg_bytes {
+            return Err(Abort::Limit(format!(
+                "the runbook passed a {}-byte argument to {}, over the {}-byte limit (--max-arg-bytes); it was stopped",
+                request.longest_argument(),
+                request.op(),
+                self.sandbox.max_arg_bytes
+            ))
+            .into());
+        }
+        let index = self.calls;
+        self.calls += 1;
+        let check = self.grant.check(&request, &self.observed);
+        self.journal
+            .append(Record::Call(Call {
+                index,
+                request: request.clone(),
+            }))
+            .map_err(Abort::Journal)?;
+
+        let started = std::time::Instant::now();
+        let mut sent = false;
+        let mut refusal = None;
+        let mut retries = Vec::new();
+        let mut resumed = false;
+        let (outcome, result) =
+            if let Some(replay) = self.replay.as_mut().filter(|r| r.answers(index)) {
+                resumed = replay.resumes();
+                match replay.answer(index, &request, check.as_ref().err()) {
+                    Ok(answer) => answer,
+                    Err(stop) => {
+                        let abort = Abort::from(stop);
+                        // Close the call in the journal before stopping: the
+                        // intent is there, and verify wants every call closed.
+                        self.journal
+                            .append(Record::Result(CallEnd::new(
+                                index,
+                                CallOutcome::Unanswered {
+                                    reason: abort.to_string(),
+                                },
+                            )))
+                            .map_err(Abort::Journal)?;
+                        return Err(abort.into());
+                    }
+                }
+            } else if let Err(reason) = check {
+                (CallOutcome::Denied { reason }, Err(access_denied(&request)))
+            } else if let Some(abort) = (request.is_mutation()
+                && self.retrying.as_ref() != Some(&request))
+            .then(|| self.consent.refuses(&request))
+            .flatten()
+            {
+                refusal = Some(abort);
+                let reason = refusal
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                (CallOutcome::Refused { reason }, Ok(Response::Planned))
+            } else if std::time::Instant::now() >= self.deadline {
+                let reason = format!(
+                    "the run's deadline passed before {} was sent: it was not sent",
+                    request.op()
+                );
+                (
+                    CallOutcome::Cut {
+                        reason: reason.clone(),
+                    },
+                    Err(crate::backend::cut_error(&reason)),
+                )
+            } else {
+                sent = true;
+                let answer = self.backend.call(&request, self.deadline);
+                retries = answer.retries;
+                let outcome = match (&answer.result, answer.cut) {
+                    (Err(IamError::ServiceFailure(e)), true) => CallOutcome::Cut {
+                        reason: e.message.clone(),
+                    },
+                    _ => CallOutcome::of(&answer.result),
+                };
+                (outcome, answer.result)
+            };
+        let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // Refused (here or in the recording): journaled, not sent, and the run
+        // stops. Cut by the deadline: journaled, and the run stops.
+        let refused = matches!(outcome, CallOutcome::Refused { .. });
+        let cut = match &outcome {
+            CallOutcome::Cut { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        // A change answered from a resumed journal was made by that run.
+        if request.is_mutation() && result.is_ok() && !refused && !resumed {
+            self.changes.push(request.clone());
+        }
+        // A change IAM refused (a conflict while it catches up) may be asked
+        // for again: it is still the change the operator approved.
+        if request.is_mutation() && sent {
+            self.retrying = result.is_err().then(|| request.clone());
+        }
+        let written = self.journal.append(Record::Result(CallEnd {
+            index,
+            outcome,
+            duration_us,
+            retries,
+            resumed,
+        }));
+        if let Err(source) = written {
+            let abort = if sent {
+                Abort::Unrecorded {
+                    call: request.describe(),
+                    ended: match (&result, &cut) {
+                        (_, Some(_)) => "was cut short by the deadline".to_owned(),
+                        (Ok(_), None) => "succeeded".to_owned(),
+                        (Err(e), None) => format!("failed ({})", e.describe()),
+                    },
+                    source,
+                }
+            } else {
+                Abort::Journal(source)
+            };
+            // Whatever fails after this (the footer, the disk), the operator
+            // must learn that this call reached IAM: say it now.
+            if sent && request.is_mutation() {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "runbook: {}",
+                    crate::transcript::printable(&abort.to_string())
+                );
+            }
+            return Err(abort.into());
+        }
+        if refused {
+            return Err(refusal
+                .unwrap_or(Abort::ConsentRequired {
+                    change: request.describe(),
+                })
+                .into());
+        }
+        if let Some(reason) = cut {
+            return Err(Abort::Cut(reason).into());
+        }
+
+        match result {
+            Ok(response) => {
+                self.observed.learn(&request, &response);
+                T::from_response(response).map(Ok).map_err(|r| {
+                    Abort::BadAnswer(format!(
+                        "the answer to {} does not fit its type: {r:?}",
+                        request.op()
+                    ))
+                    .into()
+                })
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    fn log_line(&mut self, line: LogLine) -> anyhow::Result<()> {
+        self.log_bytes += line.message.len() + LOG_LINE_OVERHEAD;
+        if self.log_bytes > self.sandbox.max_log_bytes {
+            return Err(Abort::Limit(format!(
+                "the runbook logged more than {} bytes (--max-log-bytes); it was stopped",
+                self.sandbox.max_log_bytes
+            ))
+            .into());
+        }
+        if self.echo {
+            // Not eprintln!: it panics when stderr is a closed pipe.
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!(
+                    "  {:<5} {}\n",
+                    line.level,
+                    crate::transcript::printable(&line.message)
+                ),
+            );
+        }
+        self.journal
+            .append(Record::Log(line))
+            .map_err(Abort::Journal)?;
+        Ok(())
+    }
+}
+
+impl iam::Host for RunState {
+    fn get_user(&mut self, user_name: String) -> anyhow::Result<Result<User, IamError>> {
+        self.call(Request::GetUser { user_name })
+    }
+
+    fn list_mfa_devices(
+        &mut self,
+        user_name: String,
+    ) -> anyhow::Result<Result<Vec<MfaDevice>, IamError>> {
+        self.call(Request::ListMfaDevices { user_name })
+    }
+
+    fn list_virtual_mfa_devices(
+        &mut self,
+        assignment_status: AssignmentStatus,
+    ) -> anyhow::Result<Result<Vec<VirtualMfaDevice>, IamError>> {
+        self.call(Request::ListVirtualMfaDevices { assignment_status })
+    }
+
+    fn deactivate_mfa_device(
+        &mut self,
+        user_name: String,
+        serial_number: String,
+    ) -> anyhow::Result<Result<Applied, IamError>> {
+        self.call(Request::DeactivateMfaDevice {
+            user_name,
+            serial_number,
+        })
+    }
+
+    fn delete_virtual_mfa_device(
+        &mut self,
+        serial_number: String,
+    ) -> anyhow::Result<Result<Applied, IamError>> {
+        self.call(Request::DeleteVirtualMfaDevice { serial_number })
+    }
+}
+
+impl log::Host for RunState {
+    fn log(&mut self, level: Level, message: String) -> anyhow::Result<()> {
+        self.log_line(LogLine::new(level, message))
+    }
+}
+
+impl clock::Host for RunState {
+    fn sleep(&mut self, milliseconds: u32) -> anyhow::Result<()> {
+        match self.call::<()>(Request::ClockSleep { milliseconds })? {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Abort::BadAnswer(format!(
+                "a wait answered with an error: {}",
+                e.describe()
+            ))
+            .into()),
+        }
+    }
+
+    fn now(&mut self) -> anyhow::Result<Instant> {
+        match self.call::<Instant>(Request::ClockNow)? {
+            Ok(i) => Ok(i),
+            Err(e) => Err(Abort::BadAnswer(format!(
+                "the clock answered with an error: {}",
+                e.describe()
+            ))
+            .into()),
+        }
+    }
+}

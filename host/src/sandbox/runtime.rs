@@ -1,0 +1,199 @@
+//! Loading and linking: the engine (built once per process), the linker
+//! with the runbook world and the locked-down WASI, the compiled-component
+//! cache, and the import check that refuses a component before it runs.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::bindings::{Runbook, RunbookPre, WIT_PACKAGE};
+use crate::cache::{Cache, Source};
+use crate::manifest::{Manifest, ManifestError};
+
+use super::call::RunState;
+use super::limits::TICK;
+
+/// The engine and linker, built once per process, with the compiled-component
+/// cache and, within the process, every component already loaded.
+pub struct Runtime {
+    pub(super) engine: Engine,
+    pub(super) linker: Linker<RunState>,
+    pub(super) cache: Cache,
+    pub(super) loaded: Mutex<HashMap<String, Loaded>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Runtime")
+    }
+}
+
+/// A runbook component, checked and ready to instantiate.
+#[derive(Clone)]
+pub struct Loaded {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The sha256 of its bytes, hex.
+    pub sha256: String,
+    /// What it imports (all checked against the allowed set).
+    pub imports: Vec<String>,
+    /// The runbook-sdk version it was built with, if it says.
+    pub sdk_version: Option<String>,
+    /// Whether it was compiled now or loaded from the cache.
+    pub source: Source,
+    pub(super) pre: RunbookPre<RunState>,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("name", &self.manifest.name)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+/// The imports a runbook may have: its own world, and the WASI a Rust
+/// `wasm32-wasip2` std links (inert here: see the module docs). Sockets, HTTP
+/// and everything else are refused, and so are WASI clocks: time comes from
+/// the recorded `clock` import, and a WASI sleep would block the host thread
+/// where the epoch deadline cannot reach it.
+pub(super) const ALLOWED_IMPORTS: &[&str] = &[
+    "runbook:runbook/",
+    "wasi:cli/environment@",
+    "wasi:cli/exit@",
+    "wasi:cli/stdin@",
+    "wasi:cli/stdout@",
+    "wasi:cli/stderr@",
+    "wasi:cli/terminal-",
+    "wasi:io/",
+    "wasi:random/",
+    "wasi:filesystem/",
+];
+
+impl Runtime {
+    /// Build the engine (component model, epoch deadlines, no async) and the
+    /// linker with the runbook world and the locked-down WASI.
+    pub fn new() -> anyhow::Result<Runtime> {
+        Runtime::with_cache(Cache::default_location())
+    }
+
+    /// A runtime whose compiled components go to `cache`.
+    pub fn with_cache(cache: Cache) -> anyhow::Result<Runtime> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        // Off unless needed: host calls are 2-3x cheaper without it.
+        config.concurrency_support(false);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Runbook::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)?;
+        start_ticker(&engine);
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+            loaded: Mutex::default(),
+        })
+    }
+
+    /// Read the manifest, check the imports, compile, and pre-link a component.
+    /// `what` names it in errors (a path or runbook name).
+    pub fn load(&self, what: &str, bytes: &[u8]) -> anyhow::Result<Loaded> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        if let Some(loaded) = self.loaded.lock().expect("not poisoned").get(&sha256) {
+            return Ok(loaded.clone());
+        }
+        let loaded = self.load_new(what, bytes, sha256)?;
+        self.loaded
+            .lock()
+            .expect("not poisoned")
+            .insert(loaded.sha256.clone(), loaded.clone());
+        Ok(loaded)
+    }
+
+    fn load_new(&self, what: &str, bytes: &[u8], sha256: String) -> anyhow::Result<Loaded> {
+        let manifest = Manifest::from_wasm(bytes).map_err(|e| match e {
+            ManifestError::NotWasm(reason) => anyhow::anyhow!(
+                "{what} is not a WebAssembly component ({reason}); give a runbook name or a .wasm built from a runbook crate"
+            ),
+            other => anyhow::anyhow!("{what}: {other}"),
+        })?;
+        if !wasmparser::Parser::is_component(bytes) {
+            bail!(
+                "{what} is a core WebAssembly module, not a component; build it for wasm32-wasip2"
+            );
+        }
+        let (component, source) = self
+            .cache
+            .load(&self.engine, &sha256, bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{what} is not a valid WebAssembly component"))?;
+        let ty = component.component_type();
+        let imports: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        for name in &imports {
+            if name.starts_with("wasi:clocks/") {
+                bail!(
+                    "{what} imports `{name}`, which runbooks may not use: read time with runbook_sdk::now() and wait with runbook_sdk::sleep() (both recorded, so replay is exact, and bounded by the deadline)"
+                );
+            }
+            if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
+                bail!(
+                    "{what} imports `{name}`, which runbooks may not use: a runbook reaches the outside world only through the runbook:runbook imports"
+                );
+            }
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{what} cannot be linked"))?;
+        let pre = RunbookPre::new(pre).map_err(|e| {
+            anyhow::anyhow!(
+                "{what} does not export the runbook world ({WIT_PACKAGE}, `run`): {e:#}; build it with runbook_sdk::runbook!"
+            )
+        })?;
+        Ok(Loaded {
+            manifest,
+            sha256,
+            imports,
+            sdk_version: crate::manifest::sdk_version(bytes),
+            source,
+            pre,
+        })
+    }
+}
+
+/// Advance the engine's epoch every [`TICK`] for as long as the engine lives,
+/// so each store can have a deadline of its own.
+pub(super) fn start_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("runbook-deadline".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .expect("spawning a thread");
+}
+
+/// A process-wide runtime, for callers that run many runbooks (tests, benches).
+pub fn shared_runtime() -> anyhow::Result<&'static Runtime> {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    if let Some(rt) = RT.get() {
+        return Ok(rt);
+    }
+    let rt = Runtime::new()?;
+    Ok(RT.get_or_init(|| rt))
+}
