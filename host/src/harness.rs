@@ -26,7 +26,6 @@ use anyhow::Context;
 use crate::backend::{Backend, Scripted};
 use crate::journal::{Journal, JournalWriter, Mode, Record, RunOutcome};
 use crate::project;
-use crate::replay::Replayer;
 use crate::request::{CallResult, Request};
 use crate::sandbox::{self, Consent, Limits, Loaded, RunSpec, Runtime};
 use crate::transcript;
@@ -171,39 +170,40 @@ impl Harness {
             .manifest
             .check_params(&self.params)
             .map_err(anyhow::Error::msg)?;
-        let (replay, grant) = match &self.replay {
-            Some((source, j)) => (
-                Some(Box::new(Replayer::new(source, j)) as Box<dyn crate::backend::Recording>),
-                Some(j.header.grant.clone()),
+        let report = match (&self.replay, self.backend) {
+            (Some((source, journal)), _) => crate::offline::replay(
+                self.rt,
+                &self.loaded,
+                source,
+                journal,
+                crate::offline::Replay {
+                    params: self.params,
+                    limits: self.limits,
+                    journal: self.journal.unwrap_or_else(JournalWriter::in_memory),
+                    ..Default::default()
+                },
             ),
-            None => (None, None),
-        };
-        let backend = match (self.backend, &replay) {
-            (Some(b), _) => b,
-            (None, Some(_)) => Box::new(Scripted(|r: &Request| -> CallResult {
-                unreachable!("replay answers {} from the recording", r.op())
-            })),
+            (None, Some(backend)) => sandbox::run(
+                self.rt,
+                &self.loaded,
+                RunSpec {
+                    params: self.params,
+                    mode: self.mode,
+                    target: BTreeMap::new(),
+                    backend,
+                    consent: self.consent,
+                    limits: self.limits,
+                    journal: self.journal.unwrap_or_else(JournalWriter::in_memory),
+                    echo: false,
+                    replay: None,
+                    grant: None,
+                    resumes: None,
+                },
+            ),
             (None, None) => anyhow::bail!(
                 "the harness has nothing to answer calls: use answer_with, backend or replay"
             ),
-        };
-        let report = sandbox::run(
-            self.rt,
-            &self.loaded,
-            RunSpec {
-                params: self.params,
-                mode: self.mode,
-                target: BTreeMap::new(),
-                backend,
-                consent: self.consent,
-                limits: self.limits,
-                journal: self.journal.unwrap_or_else(JournalWriter::in_memory),
-                echo: false,
-                replay,
-                grant,
-                resumes: None,
-            },
-        )
+        }
         .context("running the runbook")?;
         Ok(TestRun {
             outcome: report.outcome,

@@ -16,6 +16,7 @@ pub mod grant;
 pub mod harness;
 pub mod journal;
 pub mod manifest;
+pub mod offline;
 pub mod pins;
 pub mod project;
 pub mod replay;

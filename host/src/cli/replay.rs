@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 use runbook_host::exit;
-use runbook_host::harness::Harness;
 use runbook_host::journal::Journal;
 use runbook_host::manifest::is_runbook_name;
+use runbook_host::offline;
 use runbook_host::project;
+use runbook_host::sandbox::shared_runtime;
 use runbook_host::transcript::{self, printable, printable_path};
 
 /// Replay a journal: run the recorded runbook (or --runbook) with the recorded
@@ -67,20 +68,31 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
             printable(recorded)
         ))
     })?;
-    let harness = Harness::from_bytes(&what, &bytes)?;
-    if args.runbook.is_none() && harness.sha256() != journal.header.wasm_sha256 {
+    let rt = shared_runtime()?;
+    let loaded = rt.load(&what, &bytes)?;
+    if args.runbook.is_none() && loaded.sha256 != journal.header.wasm_sha256 {
         super::out::error(format_args!(
             "{what} (sha256 {}) is not the component recorded in {} (sha256 {}): the runbook changed since the recording; replay it anyway with --runbook {}",
-            harness.sha256(),
+            loaded.sha256,
             printable_path(&args.journal),
             printable(&journal.header.wasm_sha256),
             printable(&spec)
         ));
         return Ok(exit::REPLAY_DIVERGED);
     }
-    let run = harness.replay(&args.journal)?.run()?;
+    loaded
+        .manifest
+        .check_params(&journal.header.parameters)
+        .map_err(anyhow::Error::msg)?;
+    let run = offline::replay(
+        rt,
+        &loaded,
+        &args.journal.display().to_string(),
+        &journal,
+        offline::Replay::default(),
+    )?;
     // The transcript escapes every value the journal and the runbook supplied.
-    out!("{}", run.transcript());
+    out!("{}", transcript::render(run.journal.records()));
     if run.exit_code == exit::REPLAY_DIVERGED {
         errln!("replay of {} diverged", printable_path(&args.journal));
         return Ok(exit::REPLAY_DIVERGED);

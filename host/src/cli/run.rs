@@ -238,24 +238,16 @@ fn execute(
                 return Ok(exit::JOURNAL_INVALID);
             }
         };
-        let spec = RunSpec {
+        let how = runbook_host::offline::Replay {
             params,
-            mode: Mode::Replay,
-            target: BTreeMap::from([("recording".to_owned(), recording.display().to_string())]),
-            backend: Box::new(NoBackend),
-            consent: Consent::Given,
+            grant: Some(grant.clone()),
             limits,
             journal: create_journal(&journal_path)?,
             echo: true,
-            replay: Some(Box::new(Replayer::new(
-                &recording.display().to_string(),
-                &journal,
-            ))),
-            grant: Some(grant.clone()),
-            resumes: None,
         };
         errln!("{header_line}, replaying {}", printable_path(recording));
-        let report = sandbox::run(rt, loaded, spec)?;
+        let source = recording.display().to_string();
+        let report = runbook_host::offline::replay(rt, loaded, &source, &journal, how)?;
         return Ok(print_report(&report, Mode::Replay));
     }
 
@@ -767,18 +759,5 @@ fn print_changes(out: &mut impl Write, changes: &[Request], mode: Mode) {
     let _ = writeln!(out, "{heading}:");
     for c in changes {
         let _ = writeln!(out, "  - {}", printable(&c.describe()));
-    }
-}
-
-/// The backend of a replay: never reached, the recording answers.
-struct NoBackend;
-
-impl Backend for NoBackend {
-    fn call(
-        &mut self,
-        request: &runbook_host::request::Request,
-        _deadline: std::time::Instant,
-    ) -> runbook_host::backend::Answer {
-        unreachable!("replay answers {} from the recording", request.op())
     }
 }
