@@ -56,21 +56,6 @@ pub const MAX_DESCRIPTION_CHARS: usize = 300;
 /// most twice).
 pub const MAX_HELP_CHARS: usize = 200;
 
-/// Flags of `runbook run` that a parameter may not shadow.
-const RESERVED: &[&str] = &[
-    "yes",
-    "dry-run",
-    "journal",
-    "profile",
-    "region",
-    "endpoint-url",
-    "runbooks",
-    "help",
-    "replay",
-    "policy",
-    "deny",
-];
-
 /// Why a manifest could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -191,12 +176,6 @@ impl Manifest {
                 return Err(format!(
                     "parameter '{}' must be 1 to {MAX_NAME_CHARS} lowercase letters, digits and '-', starting with a letter",
                     printable(&p.name)
-                ));
-            }
-            if RESERVED.contains(&p.name.as_str()) {
-                return Err(format!(
-                    "parameter '{}' shadows the host's --{} flag; rename it",
-                    p.name, p.name
                 ));
             }
             if self.params.iter().filter(|q| q.name == p.name).count() > 1 {
@@ -392,14 +371,6 @@ resource = "user/{user}"
             .unwrap_err()
             .to_string();
         assert!(e.contains("parameter 'role', which is not declared"), "{e}");
-    }
-
-    #[test]
-    fn a_parameter_may_not_shadow_a_host_flag() {
-        let e = Manifest::from_toml(&GOOD.replace("name = \"user\"", "name = \"yes\""))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("shadows the host's --yes flag"), "{e}");
     }
 
     #[test]

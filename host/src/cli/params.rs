@@ -3,15 +3,32 @@
 //! the runbook is found in argv first and the subcommand parsed with one flag
 //! added per declared parameter.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 
-use clap::{Arg, ArgAction, ArgMatches, Command};
+use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory};
 use runbook_host::manifest::Manifest;
 
-/// Host flags that take no value; every other `--flag` takes one (the
-/// runbook's parameters all do).
-const SWITCHES: &[&str] = &["yes", "dry-run", "help"];
+/// The long flags of `runbook SUB` itself, as clap defines them (`--help`
+/// included), split into those that take a value and those that do not.
+fn host_flags(sub: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut cmd = super::Cli::command();
+    cmd.build();
+    let mut valued = BTreeSet::new();
+    let mut switches = BTreeSet::new();
+    if let Some(sub) = cmd.find_subcommand(sub) {
+        for arg in sub.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                if arg.get_action().takes_values() {
+                    valued.insert(long.to_owned());
+                } else {
+                    switches.insert(long.to_owned());
+                }
+            }
+        }
+    }
+    (valued, switches)
+}
 
 /// The subcommands whose flags depend on the runbook.
 pub const DYNAMIC: &[&str] = &["run", "policy"];
@@ -23,6 +40,7 @@ pub fn runbook_in(argv: &[OsString]) -> Option<(String, String)> {
     if !DYNAMIC.contains(&sub) {
         return None;
     }
+    let (_, switches) = host_flags(sub);
     let mut i = 1;
     while i < args.len() {
         let a = args[i];
@@ -30,7 +48,9 @@ pub fn runbook_in(argv: &[OsString]) -> Option<(String, String)> {
             return args.get(i + 1).map(|s| (sub.to_owned(), (*s).to_owned()));
         }
         if let Some(flag) = a.strip_prefix("--") {
-            let takes_value = !flag.contains('=') && !SWITCHES.contains(&flag);
+            // Runbook parameters all take a value; of the host's flags, only
+            // those clap knows as switches do not.
+            let takes_value = !flag.contains('=') && !switches.contains(flag);
             i += if takes_value { 2 } else { 1 };
             continue;
         }
@@ -61,8 +81,23 @@ pub fn find_value(argv: &[OsString], flag: &str) -> Option<OsString> {
     None
 }
 
-/// `cmd` with one flag per parameter the manifest declares.
-pub fn declare(mut cmd: Command, manifest: &Manifest, verb: &str) -> Command {
+/// `cmd` with one flag per parameter the manifest declares. A parameter named
+/// like a flag of `runbook run` or `runbook policy` themselves (as clap
+/// defines them: no list kept by hand) is refused, naming both.
+pub fn declare(mut cmd: Command, manifest: &Manifest, verb: &str) -> Result<Command, String> {
+    for sub in DYNAMIC {
+        let (valued, switches) = host_flags(sub);
+        if let Some(p) = manifest
+            .params
+            .iter()
+            .find(|p| valued.contains(&p.name) || switches.contains(&p.name))
+        {
+            return Err(format!(
+                "runbook '{}' declares the parameter --{}, which is a flag of `runbook {sub}` itself; rename the parameter in its runbook.toml",
+                manifest.name, p.name
+            ));
+        }
+    }
     cmd = cmd.about(format!(
         "{verb} {} {}: {}",
         manifest.name, manifest.version, manifest.description
@@ -78,7 +113,7 @@ pub fn declare(mut cmd: Command, manifest: &Manifest, verb: &str) -> Command {
                 .help_heading("Runbook parameters"),
         );
     }
-    cmd
+    Ok(cmd)
 }
 
 /// The parameters given, by name.
@@ -92,4 +127,59 @@ pub fn given(matches: &ArgMatches, manifest: &Manifest) -> BTreeMap<String, Stri
                 .map(|v| (p.name.clone(), v.clone()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(param: &str) -> Manifest {
+        Manifest::from_toml(&format!(
+            "name = \"x\"\nversion = \"1.0.0\"\ndescription = \"d\"\n[[params]]\nname = \"{param}\"\nhelp = \"h\"\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_parameter_named_like_any_host_flag_is_refused() {
+        // Flags no hand-kept list ever had: a limit, the resume, and policy's.
+        for flag in [
+            "deadline",
+            "max-calls",
+            "resume",
+            "last-hash",
+            "account",
+            "yes",
+            "help",
+        ] {
+            let err = declare(Command::new("run"), &manifest(flag), "Run").unwrap_err();
+            assert!(
+                err.contains(&format!(
+                    "declares the parameter --{flag}, which is a flag of"
+                )),
+                "{flag}: {err}"
+            );
+        }
+        assert!(declare(Command::new("run"), &manifest("user"), "Run").is_ok());
+    }
+
+    #[test]
+    fn switches_come_from_clap_so_a_runbook_after_them_is_found() {
+        let argv: Vec<OsString> = [
+            "runbook",
+            "run",
+            "--yes",
+            "--dry-run",
+            "mfa-recovery",
+            "--user",
+            "u",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(
+            runbook_in(&argv),
+            Some(("run".to_owned(), "mfa-recovery".to_owned()))
+        );
+    }
 }

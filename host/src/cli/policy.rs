@@ -40,7 +40,14 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
             .clone()
             .bin_name("runbook policy"),
     );
-    let matches = params::declare(cmd, &loaded.manifest, "The IAM policy for")
+    let cmd = match params::declare(cmd, &loaded.manifest, "The IAM policy for") {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            super::out::error(e);
+            return Ok(exit::HOST_ERROR);
+        }
+    };
+    let matches = cmd
         .try_get_matches_from(argv.into_iter().skip(1))
         .unwrap_or_else(|e| super::out::clap_exit(e));
     let args = PolicyArgs::from_arg_matches(&matches).unwrap_or_else(|e| super::out::clap_exit(e));

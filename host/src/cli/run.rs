@@ -162,7 +162,13 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
             .bin_name("runbook run"),
     );
     if let Some(l) = &loaded {
-        run_cmd = params::declare(run_cmd, &l.manifest, "Run");
+        run_cmd = match params::declare(run_cmd, &l.manifest, "Run") {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                super::out::error(e);
+                return Ok(exit::HOST_ERROR);
+            }
+        };
     }
     let matches = run_cmd
         .try_get_matches_from(argv.into_iter().skip(1))
