@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bindings::IamError;
 use crate::manifest::{Manifest, Scope, is_iam_user_name};
-use crate::request::{Request, Response};
+use crate::request::{Request, Resource, Response, Scoped};
 
 /// One bound capability: an action and the resource it covers in this run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,10 +76,10 @@ impl OperatorPolicy {
     /// Refuse action names the host does not know.
     pub fn check(&self) -> Result<(), String> {
         for a in self.allow.iter().flatten().chain(&self.deny) {
-            if !crate::manifest::KNOWN_ACTIONS.contains(&a.as_str()) {
+            if crate::request::operation(a).is_none() {
                 return Err(format!(
                     "'{a}' is not an IAM action runbooks can use (one of {})",
-                    crate::manifest::KNOWN_ACTIONS.join(", ")
+                    crate::manifest::known_actions()
                 ));
             }
         }
@@ -94,6 +94,13 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// Whether this run saw `serial` attached to `user`.
+    pub fn owned_by(&self, serial: &str, user: &str) -> bool {
+        self.owners
+            .get(serial)
+            .is_some_and(|owner| owner.eq_ignore_ascii_case(user))
+    }
+
     /// Learn from a successful answer.
     pub fn learn(&mut self, request: &Request, response: &Response) {
         match (request, response) {
@@ -160,7 +167,12 @@ impl Grant {
                 .flat_map(|r| match r.resource.strip_prefix("user/") {
                     Some(u) if users.iter().any(|x| x.eq_ignore_ascii_case(u)) => vec![r],
                     Some(_) => vec![],
-                    None if r.action == "iam:ListVirtualMFADevices" => vec![r],
+                    // An account-wide operation has no user to narrow to.
+                    None if crate::request::operation(&r.action)
+                        .is_some_and(|o| o.resource == Resource::Account) =>
+                    {
+                        vec![r]
+                    }
                     None => users
                         .iter()
                         .map(|u| Rule {
@@ -194,6 +206,7 @@ impl Grant {
         if rules.peek().is_none() {
             return Err(format!("{action} is not in the runbook's grant"));
         }
+        let scoped = request.scoped();
         let allowed = rules.any(|r| {
             if r.resource == "*" {
                 return true;
@@ -201,20 +214,13 @@ impl Grant {
             let Some(user) = r.resource.strip_prefix("user/") else {
                 return false;
             };
-            match request {
-                Request::GetUser { user_name }
-                | Request::ListMfaDevices { user_name }
-                // IAM user names are unique without regard to case.
-                | Request::DeactivateMfaDevice { user_name, .. } => {
-                    user_name.eq_ignore_ascii_case(user)
+            // IAM user names are unique without regard to case.
+            match scoped {
+                Scoped::User(name) | Scoped::UserDevice { user: name, .. } => {
+                    name.eq_ignore_ascii_case(user)
                 }
-                Request::DeleteVirtualMfaDevice { serial_number } => observed
-                    .owners
-                    .get(serial_number)
-                    .is_some_and(|owner| owner.eq_ignore_ascii_case(user)),
-                Request::ListVirtualMfaDevices { .. }
-                | Request::ClockNow
-                | Request::ClockSleep { .. } => false,
+                Scoped::ObservedDevice(serial) => observed.owned_by(serial, user),
+                Scoped::Account | Scoped::Host => false,
             }
         });
         if !allowed {
@@ -231,14 +237,8 @@ impl Grant {
         // Whatever the scope: a device is detached only from the user this
         // run saw it attached to (a user-scoped delete likewise needs the
         // device seen attached to that user; a delete on `*` is any device).
-        if let Request::DeactivateMfaDevice {
-            user_name,
-            serial_number,
-        } = request
-            && !observed
-                .owners
-                .get(serial_number)
-                .is_some_and(|owner| owner.eq_ignore_ascii_case(user_name))
+        if let Scoped::UserDevice { user, serial } = scoped
+            && !observed.owned_by(serial, user)
         {
             return Err(format!(
                 "{action} of a device this run has not seen attached to that user (list the user's MFA devices first)"

@@ -30,14 +30,15 @@ pub fn sdk_version(bytes: &[u8]) -> Option<String> {
         })
 }
 
-/// The IAM actions the host implements, in the names IAM policies use.
-pub const KNOWN_ACTIONS: &[&str] = &[
-    "iam:GetUser",
-    "iam:ListMFADevices",
-    "iam:ListVirtualMFADevices",
-    "iam:DeactivateMFADevice",
-    "iam:DeleteVirtualMFADevice",
-];
+/// The IAM actions the host implements, in the names IAM policies use, as
+/// declared with their operations (`crate::request::OPERATIONS`).
+pub fn known_actions() -> String {
+    crate::request::OPERATIONS
+        .iter()
+        .map(|o| o.action)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The longest runbook or parameter name: it names a directory, a flag and
 /// journal files, and heads every run; real names are a few words.
@@ -188,13 +189,13 @@ impl Manifest {
             )?;
         }
         for c in &self.capabilities {
-            if !KNOWN_ACTIONS.contains(&c.action.as_str()) {
+            let Some(operation) = crate::request::operation(&c.action) else {
                 return Err(format!(
                     "capability '{}' is not an action the host implements (one of {})",
                     printable(&c.action),
-                    KNOWN_ACTIONS.join(", ")
+                    known_actions()
                 ));
-            }
+            };
             match Scope::parse(&c.resource)? {
                 Scope::Any => {}
                 Scope::UserParam(p) => {
@@ -205,11 +206,11 @@ impl Manifest {
                             printable(&p)
                         ));
                     }
-                    if c.action == "iam:ListVirtualMFADevices" {
-                        return Err(
-                            "iam:ListVirtualMFADevices lists the whole account: its resource must be \"*\""
-                                .to_owned(),
-                        );
+                    if operation.resource == crate::request::Resource::Account {
+                        return Err(format!(
+                            "{} acts on the whole account: its resource must be \"*\"",
+                            c.action
+                        ));
                     }
                 }
             }

@@ -11,144 +11,315 @@ use crate::bindings::{
     Applied, AssignmentStatus, IamError, Instant, MfaDevice, User, VirtualMfaDevice,
 };
 
-/// One call from a runbook to the host, with its arguments.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Request {
+/// How an operation's resource is scoped in a grant, and so in a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// The whole account: the grant's resource for it is always `*`.
+    Account,
+    /// A user named by an argument: `user/{param}` binds it.
+    User,
+    /// A device of a user named by an argument: user-scoped like [`User`],
+    /// and allowed only for a device this run saw attached to that user.
+    ///
+    /// [`User`]: Resource::User
+    UserDevice,
+    /// A virtual MFA device: `user/{param}` allows only devices this run saw
+    /// attached to that user (IAM cannot scope it by owner: `mfa/*`).
+    ObservedDevice,
+}
+
+/// What the host knows of one IAM operation, read by the grant, the
+/// manifest check, `policy` and `inspect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    /// The name in the journal, e.g. `list-mfa-devices`.
+    pub op: &'static str,
+    /// The IAM action, e.g. `iam:ListMFADevices`.
+    pub action: &'static str,
+    /// Whether it changes IAM (consent; only planned in a dry run).
+    pub mutates: bool,
+    /// How its resource is scoped.
+    pub resource: Resource,
+}
+
+/// The resource one call touches, as the grant checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scoped<'a> {
+    /// A host service (the clock): no IAM action, no grant needed.
+    Host,
+    /// The whole account.
+    Account,
+    /// This user.
+    User(&'a str),
+    /// This device of this user.
+    UserDevice {
+        /// The user.
+        user: &'a str,
+        /// The device's serial.
+        serial: &'a str,
+    },
+    /// This virtual device, whoever it was seen attached to.
+    ObservedDevice(&'a str),
+}
+
+/// The byte length a string argument brings to the journal and to AWS.
+pub trait ArgLen {
+    /// Its length in bytes (0 for enums).
+    fn arg_len(&self) -> usize;
+}
+
+impl ArgLen for String {
+    fn arg_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl ArgLen for AssignmentStatus {
+    fn arg_len(&self) -> usize {
+        0
+    }
+}
+
+impl std::fmt::Display for AssignmentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AssignmentStatus::Assigned => "assigned",
+            AssignmentStatus::Unassigned => "unassigned",
+            AssignmentStatus::Any => "all",
+        })
+    }
+}
+
+/// The one declaration of every IAM operation. For each: its `Request`
+/// variant and WIT function with their arguments and result, its journal
+/// name and IAM action, whether it mutates, which argument(s) carry the
+/// scoped resource, its words for plans, and its live call. From it come the
+/// [`Request`] enum, its accessors, [`OPERATIONS`], the import the sandbox
+/// links (`iam::Host`), and the live backend's dispatch.
+macro_rules! iam_operations {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident {
+            op: $op:literal,
+            action: $action:literal,
+            mutates: $mutates:literal,
+            resource: $resource:ident($($scoped:ident),*),
+            fn $method:ident($($arg:ident: $ty:ty),*) -> $ret:ty,
+            describe: $describe:literal,
+            live: $live:path,
+        }
+    )*) => {
+        /// One call from a runbook to the host, with its arguments.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+        pub enum Request {
+            $(
+                $(#[doc = $doc])*
+                $variant {
+                    $(
+                        #[allow(missing_docs)]
+                        $arg: $ty,
+                    )*
+                },
+            )*
+            /// The wall clock (no IAM action; recorded so replay is deterministic).
+            ClockNow,
+            /// A wait (no IAM action; recorded, and instant in replay).
+            ClockSleep {
+                /// How long.
+                milliseconds: u32,
+            },
+        }
+
+        /// Every IAM operation the host implements, in declaration order.
+        pub const OPERATIONS: &[Operation] = &[
+            $(Operation {
+                op: $op,
+                action: $action,
+                mutates: $mutates,
+                resource: Resource::$resource,
+            },)*
+        ];
+
+        impl Request {
+            /// The operation's name in the journal, e.g. `list-mfa-devices`.
+            pub fn op(&self) -> &'static str {
+                match self {
+                    $(Request::$variant { .. } => $op,)*
+                    Request::ClockNow => "clock-now",
+                    Request::ClockSleep { .. } => "clock-sleep",
+                }
+            }
+
+            /// The declaration of this call's IAM operation, or `None` for
+            /// host services (the clock) that need no grant.
+            pub fn operation(&self) -> Option<&'static Operation> {
+                OPERATIONS.iter().find(|o| o.op == self.op())
+            }
+
+            /// The resource the call touches, as the grant checks it.
+            pub fn scoped(&self) -> Scoped<'_> {
+                match self {
+                    $(
+                        #[allow(unused_variables)]
+                        Request::$variant { $($arg),* } => {
+                            iam_operations!(@scoped $resource($($scoped),*))
+                        }
+                    )*
+                    Request::ClockNow | Request::ClockSleep { .. } => Scoped::Host,
+                }
+            }
+
+            /// The change in words, for plans and consent prompts.
+            pub fn describe(&self) -> String {
+                match self {
+                    $(
+                        #[allow(unused_variables)]
+                        Request::$variant { $($arg),* } => format!($describe),
+                    )*
+                    Request::ClockNow => "read the clock".to_owned(),
+                    Request::ClockSleep { milliseconds } => format!("wait {milliseconds} ms"),
+                }
+            }
+
+            /// The length in bytes of the longest string argument: the call
+            /// path checks it against the sandbox's cap before anything else.
+            pub fn longest_argument(&self) -> usize {
+                match self {
+                    $(
+                        Request::$variant { $($arg),* } => {
+                            [0 $(, ArgLen::arg_len($arg))*].into_iter().max().unwrap_or(0)
+                        }
+                    )*
+                    Request::ClockNow | Request::ClockSleep { .. } => 0,
+                }
+            }
+        }
+
+        impl Response {
+            /// Read a recorded value back as the answer to `request`; an
+            /// error says why the value does not fit the call's type.
+            pub fn from_value(request: &Request, value: Value) -> Result<Response, serde_json::Error> {
+                match request {
+                    $(Request::$variant { .. } => <$ret as FromResponse>::from_value(value),)*
+                    Request::ClockNow => <Instant as FromResponse>::from_value(value),
+                    Request::ClockSleep { .. } => <() as FromResponse>::from_value(value),
+                }
+            }
+        }
+
+        // The runbook's `iam` import: each function one line into the call
+        // path.
+        impl crate::bindings::runbook::runbook::iam::Host for crate::sandbox::RunState {
+            $(
+                fn $method(&mut self, $($arg: $ty),*) -> anyhow::Result<Result<$ret, IamError>> {
+                    self.call(Request::$variant { $($arg),* })
+                }
+            )*
+        }
+
+        /// The live call of an IAM request (`None` for host services).
+        pub(crate) async fn live_call(
+            client: &aws_sdk_iam::Client,
+            request: &Request,
+        ) -> Option<CallResult> {
+            Some(match request {
+                $(Request::$variant { $($arg),* } => $live(client, $($arg),*).await,)*
+                Request::ClockNow | Request::ClockSleep { .. } => return None,
+            })
+        }
+    };
+    (@scoped Account()) => { Scoped::Account };
+    (@scoped User($user:ident)) => { Scoped::User($user) };
+    (@scoped UserDevice($user:ident, $serial:ident)) => {
+        Scoped::UserDevice { user: $user, serial: $serial }
+    };
+    (@scoped ObservedDevice($serial:ident)) => { Scoped::ObservedDevice($serial) };
+}
+
+use crate::backend::live as aws;
+
+iam_operations! {
     /// `iam:GetUser`.
     GetUser {
-        /// The user asked for.
-        user_name: String,
-    },
+        op: "get-user",
+        action: "iam:GetUser",
+        mutates: false,
+        resource: User(user_name),
+        fn get_user(user_name: String) -> User,
+        describe: "get user {user_name}",
+        live: aws::get_user,
+    }
     /// `iam:ListMFADevices`.
     ListMfaDevices {
-        /// Whose devices.
-        user_name: String,
-    },
+        op: "list-mfa-devices",
+        action: "iam:ListMFADevices",
+        mutates: false,
+        resource: User(user_name),
+        fn list_mfa_devices(user_name: String) -> Vec<MfaDevice>,
+        describe: "list MFA devices of {user_name}",
+        live: aws::list_mfa_devices,
+    }
     /// `iam:ListVirtualMFADevices`.
     ListVirtualMfaDevices {
-        /// Which devices.
-        assignment_status: AssignmentStatus,
-    },
+        op: "list-virtual-mfa-devices",
+        action: "iam:ListVirtualMFADevices",
+        mutates: false,
+        resource: Account(),
+        fn list_virtual_mfa_devices(assignment_status: AssignmentStatus) -> Vec<VirtualMfaDevice>,
+        describe: "list {assignment_status} virtual MFA devices",
+        live: aws::list_virtual_mfa_devices,
+    }
     /// `iam:DeactivateMFADevice`.
     DeactivateMfaDevice {
-        /// The device's user.
-        user_name: String,
-        /// The device.
-        serial_number: String,
-    },
+        op: "deactivate-mfa-device",
+        action: "iam:DeactivateMFADevice",
+        mutates: true,
+        resource: UserDevice(user_name, serial_number),
+        fn deactivate_mfa_device(user_name: String, serial_number: String) -> Applied,
+        describe: "deactivate MFA device {serial_number} of user {user_name}",
+        live: aws::deactivate_mfa_device,
+    }
     /// `iam:DeleteVirtualMFADevice`.
     DeleteVirtualMfaDevice {
-        /// The device.
-        serial_number: String,
-    },
-    /// The wall clock (no IAM action; recorded so replay is deterministic).
-    ClockNow,
-    /// A wait (no IAM action; recorded, and instant in replay).
-    ClockSleep {
-        /// How long.
-        milliseconds: u32,
-    },
+        op: "delete-virtual-mfa-device",
+        action: "iam:DeleteVirtualMFADevice",
+        mutates: true,
+        resource: ObservedDevice(serial_number),
+        fn delete_virtual_mfa_device(serial_number: String) -> Applied,
+        describe: "delete virtual MFA device {serial_number}",
+        live: aws::delete_virtual_mfa_device,
+    }
 }
 
 impl Request {
-    /// The operation's name in the journal, e.g. `list-mfa-devices`.
-    pub fn op(&self) -> &'static str {
-        match self {
-            Request::GetUser { .. } => "get-user",
-            Request::ListMfaDevices { .. } => "list-mfa-devices",
-            Request::ListVirtualMfaDevices { .. } => "list-virtual-mfa-devices",
-            Request::DeactivateMfaDevice { .. } => "deactivate-mfa-device",
-            Request::DeleteVirtualMfaDevice { .. } => "delete-virtual-mfa-device",
-            Request::ClockNow => "clock-now",
-            Request::ClockSleep { .. } => "clock-sleep",
-        }
-    }
-
     /// The IAM action that grants this call, or `None` for host services
     /// (the clock) that need no grant.
     pub fn action(&self) -> Option<&'static str> {
-        match self {
-            Request::GetUser { .. } => Some("iam:GetUser"),
-            Request::ListMfaDevices { .. } => Some("iam:ListMFADevices"),
-            Request::ListVirtualMfaDevices { .. } => Some("iam:ListVirtualMFADevices"),
-            Request::DeactivateMfaDevice { .. } => Some("iam:DeactivateMFADevice"),
-            Request::DeleteVirtualMfaDevice { .. } => Some("iam:DeleteVirtualMFADevice"),
-            Request::ClockNow | Request::ClockSleep { .. } => None,
-        }
+        self.operation().map(|o| o.action)
     }
 
-    /// Whether the call changes IAM (and so needs consent, and is only planned
-    /// in a dry run).
+    /// Whether the call changes IAM (and so needs consent, and is only
+    /// planned in a dry run).
     pub fn is_mutation(&self) -> bool {
-        matches!(
-            self,
-            Request::DeactivateMfaDevice { .. } | Request::DeleteVirtualMfaDevice { .. }
-        )
+        self.operation().is_some_and(|o| o.mutates)
     }
 
-    /// The user-name argument of the call, if it has one: it must be a valid IAM user
-    /// name whatever the grant says (IAM takes a missing one as the caller).
+    /// The user-name argument of the call, if it has one: it must be a
+    /// valid IAM user name whatever the grant says (IAM takes a missing one
+    /// as the caller).
     pub fn user_name(&self) -> Option<&str> {
-        match self {
-            Request::GetUser { user_name }
-            | Request::ListMfaDevices { user_name }
-            | Request::DeactivateMfaDevice { user_name, .. } => Some(user_name),
-            Request::ListVirtualMfaDevices { .. }
-            | Request::DeleteVirtualMfaDevice { .. }
-            | Request::ClockNow
-            | Request::ClockSleep { .. } => None,
-        }
-    }
-
-    /// The change in words, for plans and consent prompts.
-    pub fn describe(&self) -> String {
-        match self {
-            Request::GetUser { user_name } => format!("get user {user_name}"),
-            Request::ListMfaDevices { user_name } => format!("list MFA devices of {user_name}"),
-            Request::ListVirtualMfaDevices { assignment_status } => {
-                format!(
-                    "list {} virtual MFA devices",
-                    status_name(*assignment_status)
-                )
-            }
-            Request::DeactivateMfaDevice {
-                user_name,
-                serial_number,
-            } => format!("deactivate MFA device {serial_number} of user {user_name}"),
-            Request::DeleteVirtualMfaDevice { serial_number } => {
-                format!("delete virtual MFA device {serial_number}")
-            }
-            Request::ClockNow => "read the clock".to_owned(),
-            Request::ClockSleep { milliseconds } => format!("wait {milliseconds} ms"),
-        }
-    }
-
-    /// The length in bytes of the longest string argument: the call path
-    /// checks it against the sandbox's cap before anything else happens.
-    pub fn longest_argument(&self) -> usize {
-        match self {
-            Request::GetUser { user_name } | Request::ListMfaDevices { user_name } => {
-                user_name.len()
-            }
-            Request::DeactivateMfaDevice {
-                user_name,
-                serial_number,
-            } => user_name.len().max(serial_number.len()),
-            Request::DeleteVirtualMfaDevice { serial_number } => serial_number.len(),
-            Request::ListVirtualMfaDevices { .. }
-            | Request::ClockNow
-            | Request::ClockSleep { .. } => 0,
+        match self.scoped() {
+            Scoped::User(user) | Scoped::UserDevice { user, .. } => Some(user),
+            Scoped::Host | Scoped::Account | Scoped::ObservedDevice(_) => None,
         }
     }
 }
 
-fn status_name(s: AssignmentStatus) -> &'static str {
-    match s {
-        AssignmentStatus::Assigned => "assigned",
-        AssignmentStatus::Unassigned => "unassigned",
-        AssignmentStatus::Any => "all",
-    }
+/// The declaration of the operation of IAM action `action`, if the host
+/// implements it.
+pub fn operation(action: &str) -> Option<&'static Operation> {
+    OPERATIONS.iter().find(|o| o.action == action)
 }
 
 /// A backend's answer to a [`Request`].
@@ -180,25 +351,6 @@ impl Response {
         };
         v.expect("generated WIT types always serialize")
     }
-
-    /// Read a recorded value back as the answer to `request`; an error says
-    /// why the value does not fit the call's type.
-    pub fn from_value(request: &Request, value: Value) -> Result<Response, serde_json::Error> {
-        Ok(match request {
-            Request::GetUser { .. } => Response::User(serde_json::from_value(value)?),
-            Request::ListMfaDevices { .. } => Response::MfaDevices(serde_json::from_value(value)?),
-            Request::ListVirtualMfaDevices { .. } => {
-                Response::VirtualMfaDevices(serde_json::from_value(value)?)
-            }
-            Request::DeactivateMfaDevice { .. }
-            | Request::DeleteVirtualMfaDevice { .. }
-            | Request::ClockSleep { .. } => {
-                let () = serde_json::from_value(value)?;
-                Response::Done
-            }
-            Request::ClockNow => Response::Instant(serde_json::from_value(value)?),
-        })
-    }
 }
 
 /// What a backend returns for one call.
@@ -209,35 +361,37 @@ pub type CallResult = Result<Response, IamError>;
 pub trait FromResponse: Sized {
     /// The typed value, or the response that did not fit.
     fn from_response(r: Response) -> Result<Self, Response>;
+
+    /// A recorded value (the journal's `value`) as the response it was.
+    fn from_value(value: Value) -> Result<Response, serde_json::Error>;
 }
 
-impl FromResponse for User {
-    fn from_response(r: Response) -> Result<Self, Response> {
-        match r {
-            Response::User(u) => Ok(u),
-            other => Err(other),
+/// A result type carried in one `Response` variant.
+macro_rules! response_types {
+    ($($ty:ty => $variant:ident),* $(,)?) => {$(
+        impl FromResponse for $ty {
+            fn from_response(r: Response) -> Result<Self, Response> {
+                match r {
+                    Response::$variant(v) => Ok(v),
+                    other => Err(other),
+                }
+            }
+
+            fn from_value(value: Value) -> Result<Response, serde_json::Error> {
+                Ok(Response::$variant(serde_json::from_value(value)?))
+            }
         }
-    }
+    )*};
 }
 
-impl FromResponse for Vec<MfaDevice> {
-    fn from_response(r: Response) -> Result<Self, Response> {
-        match r {
-            Response::MfaDevices(d) => Ok(d),
-            other => Err(other),
-        }
-    }
+response_types! {
+    User => User,
+    Vec<MfaDevice> => MfaDevices,
+    Vec<VirtualMfaDevice> => VirtualMfaDevices,
+    Instant => Instant,
 }
 
-impl FromResponse for Vec<VirtualMfaDevice> {
-    fn from_response(r: Response) -> Result<Self, Response> {
-        match r {
-            Response::VirtualMfaDevices(d) => Ok(d),
-            other => Err(other),
-        }
-    }
-}
-
+/// A wait: done (recorded as `null`).
 impl FromResponse for () {
     fn from_response(r: Response) -> Result<Self, Response> {
         match r {
@@ -245,8 +399,15 @@ impl FromResponse for () {
             other => Err(other),
         }
     }
+
+    fn from_value(value: Value) -> Result<Response, serde_json::Error> {
+        let () = serde_json::from_value(value)?;
+        Ok(Response::Done)
+    }
 }
 
+/// A change: made, or (in a dry run) planned. A made change is recorded as
+/// `null`; a planned one has its own outcome status, never a value.
 impl FromResponse for Applied {
     fn from_response(r: Response) -> Result<Self, Response> {
         match r {
@@ -255,13 +416,9 @@ impl FromResponse for Applied {
             other => Err(other),
         }
     }
-}
 
-impl FromResponse for Instant {
-    fn from_response(r: Response) -> Result<Self, Response> {
-        match r {
-            Response::Instant(i) => Ok(i),
-            other => Err(other),
-        }
+    fn from_value(value: Value) -> Result<Response, serde_json::Error> {
+        let () = serde_json::from_value(value)?;
+        Ok(Response::Done)
     }
 }

@@ -32,11 +32,11 @@ impl<B: Backend> DryRun<B> {
 
 impl<B: Backend> Backend for DryRun<B> {
     fn call(&mut self, request: &Request, deadline: Instant) -> Answer {
-        let mut answer = match request {
-            Request::DeactivateMfaDevice { .. } | Request::DeleteVirtualMfaDevice { .. } => {
-                Answer::from(Ok(Response::Planned))
-            }
-            _ => self.reads.call(request, deadline),
+        // A change (as its operation declares) is planned, never sent.
+        let mut answer = if request.is_mutation() {
+            Answer::from(Ok(Response::Planned))
+        } else {
+            self.reads.call(request, deadline)
         };
         answer.result = answer.result.and_then(|r| self.simulate(request, r));
         answer

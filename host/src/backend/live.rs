@@ -96,100 +96,19 @@ impl Live {
         }
     }
 
+    /// One attempt at `request`: its live call as declared with the
+    /// operation (`crate::request`), or the host's clock.
     async fn dispatch(&self, request: &Request) -> CallResult {
-        let c = &self.client;
+        if let Some(result) = crate::request::live_call(&self.client, request).await {
+            return result;
+        }
         match request {
-            Request::GetUser { user_name } => {
-                let out = c
-                    .get_user()
-                    .user_name(user_name)
-                    .send()
-                    .await
-                    .map_err(map_error)?;
-                let u = out.user().ok_or_else(|| missing("GetUser", "User"))?;
-                Ok(Response::User(User {
-                    user_name: u.user_name().to_owned(),
-                    user_id: u.user_id().to_owned(),
-                    arn: u.arn().to_owned(),
-                    create_date: date(u.create_date()),
-                }))
-            }
-            Request::ListMfaDevices { user_name } => {
-                let devices = c
-                    .list_mfa_devices()
-                    .user_name(user_name)
-                    .max_items(PAGE)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-                    .await
-                    .map_err(map_error)?;
-                Ok(Response::MfaDevices(
-                    devices
-                        .iter()
-                        .map(|d| MfaDevice {
-                            user_name: d.user_name().to_owned(),
-                            serial_number: d.serial_number().to_owned(),
-                            enable_date: date(d.enable_date()),
-                        })
-                        .collect(),
-                ))
-            }
-            Request::ListVirtualMfaDevices { assignment_status } => {
-                let status = match assignment_status {
-                    AssignmentStatus::Assigned => AssignmentStatusType::Assigned,
-                    AssignmentStatus::Unassigned => AssignmentStatusType::Unassigned,
-                    AssignmentStatus::Any => AssignmentStatusType::Any,
-                };
-                let devices = c
-                    .list_virtual_mfa_devices()
-                    .assignment_status(status)
-                    .max_items(PAGE)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-                    .await
-                    .map_err(map_error)?;
-                // Only these three fields cross into the runbook and the journal:
-                // the seed and QR code in the response are dropped here.
-                Ok(Response::VirtualMfaDevices(
-                    devices
-                        .iter()
-                        .map(|d| VirtualMfaDevice {
-                            serial_number: d.serial_number().to_owned(),
-                            user_name: d.user().map(|u| u.user_name().to_owned()),
-                            enable_date: d.enable_date().map(date),
-                        })
-                        .collect(),
-                ))
-            }
-            Request::DeactivateMfaDevice {
-                user_name,
-                serial_number,
-            } => {
-                c.deactivate_mfa_device()
-                    .user_name(user_name)
-                    .serial_number(serial_number)
-                    .send()
-                    .await
-                    .map_err(map_error)?;
-                Ok(Response::Done)
-            }
-            Request::DeleteVirtualMfaDevice { serial_number } => {
-                c.delete_virtual_mfa_device()
-                    .serial_number(serial_number)
-                    .send()
-                    .await
-                    .map_err(map_error)?;
-                Ok(Response::Done)
-            }
             Request::ClockNow => Ok(Response::Instant(now())),
             Request::ClockSleep { milliseconds } => {
                 tokio::time::sleep(Duration::from_millis(u64::from(*milliseconds))).await;
                 Ok(Response::Done)
             }
+            other => unreachable!("{} is an IAM operation without a live call", other.op()),
         }
     }
 
@@ -345,4 +264,107 @@ where
             message: DisplayErrorContext(&err).to_string(),
         }),
     }
+}
+
+// The live calls of the IAM operations, one per operation, named in their
+// declaration (`crate::request`). Each maps the SDK's answer to the WIT
+// types: only the fields in those types cross into a runbook and a journal.
+
+/// `iam:GetUser`.
+pub(crate) async fn get_user(c: &Client, user_name: &str) -> CallResult {
+    let out = c
+        .get_user()
+        .user_name(user_name)
+        .send()
+        .await
+        .map_err(map_error)?;
+    let u = out.user().ok_or_else(|| missing("GetUser", "User"))?;
+    Ok(Response::User(User {
+        user_name: u.user_name().to_owned(),
+        user_id: u.user_id().to_owned(),
+        arn: u.arn().to_owned(),
+        create_date: date(u.create_date()),
+    }))
+}
+
+/// `iam:ListMFADevices`, every page.
+pub(crate) async fn list_mfa_devices(c: &Client, user_name: &str) -> CallResult {
+    let devices = c
+        .list_mfa_devices()
+        .user_name(user_name)
+        .max_items(PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::MfaDevices(
+        devices
+            .iter()
+            .map(|d| MfaDevice {
+                user_name: d.user_name().to_owned(),
+                serial_number: d.serial_number().to_owned(),
+                enable_date: date(d.enable_date()),
+            })
+            .collect(),
+    ))
+}
+
+/// `iam:ListVirtualMFADevices`, every page. The seed and QR code in IAM's
+/// answer are dropped here.
+pub(crate) async fn list_virtual_mfa_devices(
+    c: &Client,
+    assignment_status: &AssignmentStatus,
+) -> CallResult {
+    let status = match assignment_status {
+        AssignmentStatus::Assigned => AssignmentStatusType::Assigned,
+        AssignmentStatus::Unassigned => AssignmentStatusType::Unassigned,
+        AssignmentStatus::Any => AssignmentStatusType::Any,
+    };
+    let devices = c
+        .list_virtual_mfa_devices()
+        .assignment_status(status)
+        .max_items(PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::VirtualMfaDevices(
+        devices
+            .iter()
+            .map(|d| VirtualMfaDevice {
+                serial_number: d.serial_number().to_owned(),
+                user_name: d.user().map(|u| u.user_name().to_owned()),
+                enable_date: d.enable_date().map(date),
+            })
+            .collect(),
+    ))
+}
+
+/// `iam:DeactivateMFADevice`.
+pub(crate) async fn deactivate_mfa_device(
+    c: &Client,
+    user_name: &str,
+    serial_number: &str,
+) -> CallResult {
+    c.deactivate_mfa_device()
+        .user_name(user_name)
+        .serial_number(serial_number)
+        .send()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Done)
+}
+
+/// `iam:DeleteVirtualMFADevice`.
+pub(crate) async fn delete_virtual_mfa_device(c: &Client, serial_number: &str) -> CallResult {
+    c.delete_virtual_mfa_device()
+        .serial_number(serial_number)
+        .send()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Done)
 }

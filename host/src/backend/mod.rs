@@ -7,7 +7,7 @@
 //! runbook's sleep), and says when it cut a call short.
 
 mod dry_run;
-mod live;
+pub(crate) mod live;
 
 use std::time::Instant;
 

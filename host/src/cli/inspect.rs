@@ -79,7 +79,17 @@ pub fn main(args: InspectArgs) -> anyhow::Result<u8> {
     }
     outln!("capabilities:");
     for c in &m.capabilities {
-        outln!("  {:<28} {}", printable(&c.action), printable(&c.resource));
+        // Whether it changes IAM, from the operation's declaration.
+        let kind = match runbook_host::request::operation(&c.action) {
+            Some(o) if o.mutates => "changes IAM",
+            Some(_) => "reads",
+            None => "unknown",
+        };
+        outln!(
+            "  {:<28} {:<16} {kind}",
+            printable(&c.action),
+            printable(&c.resource)
+        );
     }
     outln!("imports:");
     for i in &loaded.imports {

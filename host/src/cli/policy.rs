@@ -6,6 +6,7 @@ use clap::{Args, CommandFactory, FromArgMatches};
 use runbook_host::exit;
 use runbook_host::grant::Grant;
 use runbook_host::project;
+use runbook_host::request::Resource;
 use runbook_host::sandbox::shared_runtime;
 use runbook_host::transcript::printable;
 use serde_json::json;
@@ -75,7 +76,10 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
     let mut users: Vec<&str> = grant
         .rules
         .iter()
-        .filter(|r| r.action != "iam:DeleteVirtualMFADevice")
+        .filter(|r| {
+            runbook_host::request::operation(&r.action)
+                .is_some_and(|o| o.resource != Resource::ObservedDevice)
+        })
         .filter_map(|r| r.resource.strip_prefix("user/"))
         .collect();
     users.sort_unstable();
@@ -93,10 +97,13 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
 fn document(grant: &Grant, account: &str) -> serde_json::Value {
     let mut by_resource: std::collections::BTreeMap<Vec<String>, Vec<&str>> = Default::default();
     for r in &grant.rules {
-        let arns = match (r.action.as_str(), r.resource.strip_prefix("user/")) {
-            // IAM cannot scope deletion by a device's owner: the host does
+        let kind = runbook_host::request::operation(&r.action).map(|o| o.resource);
+        let arns = match (kind, r.resource.strip_prefix("user/")) {
+            // IAM cannot scope a virtual device by its owner: the host does
             // (only devices this run saw attached to the user).
-            ("iam:DeleteVirtualMFADevice", _) => vec![format!("arn:aws:iam::{account}:mfa/*")],
+            (Some(Resource::ObservedDevice), _) => {
+                vec![format!("arn:aws:iam::{account}:mfa/*")]
+            }
             // A user's ARN includes its path, if it has one.
             (_, Some(user)) => vec![
                 format!("arn:aws:iam::{account}:user/{user}"),

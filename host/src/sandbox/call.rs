@@ -12,10 +12,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::backend::{Backend, Recording};
-use crate::bindings::runbook::runbook::{clock, iam, log};
-use crate::bindings::{
-    Applied, AssignmentStatus, IamError, Instant, Level, MfaDevice, User, VirtualMfaDevice,
-};
+use crate::bindings::runbook::runbook::{clock, log};
+use crate::bindings::{IamError, Instant, Level};
 use crate::grant::{Grant, Observed, access_denied};
 use crate::journal::{Call, CallEnd, CallOutcome, JournalWriter, LogLine, Record};
 use crate::request::{FromResponse, Request, Response};
@@ -87,7 +85,10 @@ impl WasiView for RunState {
 
 impl RunState {
     /// The one path of every IAM and clock import.
-    fn call<T: FromResponse>(&mut self, request: Request) -> anyhow::Result<Result<T, IamError>> {
+    pub(crate) fn call<T: FromResponse>(
+        &mut self,
+        request: Request,
+    ) -> anyhow::Result<Result<T, IamError>> {
         if self.calls >= self.sandbox.max_calls {
             return Err(Abort::Limit(format!(
                 "the runbook made more than {} host calls (--max-calls); it was stopped",
@@ -274,44 +275,6 @@ impl RunState {
             .append(Record::Log(line))
             .map_err(Abort::Journal)?;
         Ok(())
-    }
-}
-
-impl iam::Host for RunState {
-    fn get_user(&mut self, user_name: String) -> anyhow::Result<Result<User, IamError>> {
-        self.call(Request::GetUser { user_name })
-    }
-
-    fn list_mfa_devices(
-        &mut self,
-        user_name: String,
-    ) -> anyhow::Result<Result<Vec<MfaDevice>, IamError>> {
-        self.call(Request::ListMfaDevices { user_name })
-    }
-
-    fn list_virtual_mfa_devices(
-        &mut self,
-        assignment_status: AssignmentStatus,
-    ) -> anyhow::Result<Result<Vec<VirtualMfaDevice>, IamError>> {
-        self.call(Request::ListVirtualMfaDevices { assignment_status })
-    }
-
-    fn deactivate_mfa_device(
-        &mut self,
-        user_name: String,
-        serial_number: String,
-    ) -> anyhow::Result<Result<Applied, IamError>> {
-        self.call(Request::DeactivateMfaDevice {
-            user_name,
-            serial_number,
-        })
-    }
-
-    fn delete_virtual_mfa_device(
-        &mut self,
-        serial_number: String,
-    ) -> anyhow::Result<Result<Applied, IamError>> {
-        self.call(Request::DeleteVirtualMfaDevice { serial_number })
     }
 }
 
