@@ -16,7 +16,8 @@ wasmtime::component::bindgen!({
 
 pub use runbook::runbook::clock::Instant;
 pub use runbook::runbook::iam::{
-    Applied, AssignmentStatus, IamError, MfaDevice, ServiceError, User, VirtualMfaDevice,
+    AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, IamError, MfaDevice,
+    ServiceError, User, VirtualMfaDevice,
 };
 pub use runbook::runbook::log::Level;
 

@@ -115,6 +115,15 @@ impl Observed {
                         .insert(d.serial_number.clone(), d.user_name.clone());
                 }
             }
+            (Request::ListAccessKeys { user_name }, Response::AccessKeys(keys)) => {
+                for k in keys
+                    .iter()
+                    .filter(|k| k.user_name.eq_ignore_ascii_case(user_name))
+                {
+                    self.owners
+                        .insert(k.access_key_id.clone(), k.user_name.clone());
+                }
+            }
             (Request::ListVirtualMfaDevices { .. }, Response::VirtualMfaDevices(devices)) => {
                 for d in devices {
                     if let Some(u) = &d.user_name {
@@ -216,10 +225,10 @@ impl Grant {
             };
             // IAM user names are unique without regard to case.
             match scoped {
-                Scoped::User(name) | Scoped::UserDevice { user: name, .. } => {
+                Scoped::User(name) | Scoped::UserOwned { user: name, .. } => {
                     name.eq_ignore_ascii_case(user)
                 }
-                Scoped::ObservedDevice(serial) => observed.owned_by(serial, user),
+                Scoped::Owned(id) => observed.owned_by(id, user),
                 Scoped::Account | Scoped::Host => false,
             }
         });
@@ -234,14 +243,14 @@ impl Grant {
                     .join(", ")
             ));
         }
-        // Whatever the scope: a device is detached only from the user this
-        // run saw it attached to (a user-scoped delete likewise needs the
-        // device seen attached to that user; a delete on `*` is any device).
-        if let Scoped::UserDevice { user, serial } = scoped
-            && !observed.owned_by(serial, user)
+        // Whatever the scope: a device is detached, or a key changed, only
+        // for the user this run saw it belong to (a user-scoped `Owned`
+        // operation likewise needs it seen; on `*` it is any).
+        if let Scoped::UserOwned { user, id } = scoped
+            && !observed.owned_by(id, user)
         {
             return Err(format!(
-                "{action} of a device this run has not seen attached to that user (list the user's MFA devices first)"
+                "{action} of a device or key this run has not seen attached to that user (list the user's MFA devices or access keys first)"
             ));
         }
         Ok(())

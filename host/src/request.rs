@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bindings::{
-    Applied, AssignmentStatus, IamError, Instant, MfaDevice, User, VirtualMfaDevice,
+    AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, IamError, Instant,
+    MfaDevice, User, VirtualMfaDevice,
 };
 
 /// How an operation's resource is scoped in a grant, and so in a policy.
@@ -18,14 +19,19 @@ pub enum Resource {
     Account,
     /// A user named by an argument: `user/{param}` binds it.
     User,
-    /// A device of a user named by an argument: user-scoped like [`User`],
-    /// and allowed only for a device this run saw attached to that user.
+    /// A thing of a user (an MFA device, an access key), both named by
+    /// arguments: user-scoped like [`User`], and allowed only for a thing
+    /// this run saw belong to that user.
     ///
     /// [`User`]: Resource::User
-    UserDevice,
-    /// A virtual MFA device: `user/{param}` allows only devices this run saw
-    /// attached to that user (IAM cannot scope it by owner: `mfa/*`).
-    ObservedDevice,
+    UserOwned,
+    /// A thing named by an argument whose owner IAM does not take: a
+    /// `user/{param}` grant allows only things this run saw belong to that
+    /// user; a policy can only name them all (`arn`, e.g. `mfa/*`).
+    Owned {
+        /// What an IAM policy names for it, after `arn:aws:iam::ACCOUNT:`.
+        arn: &'static str,
+    },
 }
 
 /// What the host knows of one IAM operation, read by the grant, the
@@ -51,15 +57,15 @@ pub enum Scoped<'a> {
     Account,
     /// This user.
     User(&'a str),
-    /// This device of this user.
-    UserDevice {
+    /// This thing (a device serial, an access key id) of this user.
+    UserOwned {
         /// The user.
         user: &'a str,
-        /// The device's serial.
-        serial: &'a str,
+        /// The thing's id.
+        id: &'a str,
     },
-    /// This virtual device, whoever it was seen attached to.
-    ObservedDevice(&'a str),
+    /// This thing, whoever it was seen to belong to.
+    Owned(&'a str),
 }
 
 /// The byte length a string argument brings to the journal and to AWS.
@@ -77,6 +83,21 @@ impl ArgLen for String {
 impl ArgLen for AssignmentStatus {
     fn arg_len(&self) -> usize {
         0
+    }
+}
+
+impl ArgLen for AccessKeyStatus {
+    fn arg_len(&self) -> usize {
+        0
+    }
+}
+
+impl std::fmt::Display for AccessKeyStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AccessKeyStatus::Active => "active",
+            AccessKeyStatus::Inactive => "inactive",
+        })
     }
 }
 
@@ -103,7 +124,7 @@ macro_rules! iam_operations {
             op: $op:literal,
             action: $action:literal,
             mutates: $mutates:literal,
-            resource: $resource:ident($($scoped:ident),*),
+            resource: $resource:ident($($scoped:tt),*),
             fn $method:ident($($arg:ident: $ty:ty),*) -> $ret:ty,
             describe: $describe:literal,
             live: $live:path,
@@ -137,7 +158,7 @@ macro_rules! iam_operations {
                 op: $op,
                 action: $action,
                 mutates: $mutates,
-                resource: Resource::$resource,
+                resource: iam_operations!(@resource $resource($($scoped),*)),
             },)*
         ];
 
@@ -231,10 +252,12 @@ macro_rules! iam_operations {
     };
     (@scoped Account()) => { Scoped::Account };
     (@scoped User($user:ident)) => { Scoped::User($user) };
-    (@scoped UserDevice($user:ident, $serial:ident)) => {
-        Scoped::UserDevice { user: $user, serial: $serial }
-    };
-    (@scoped ObservedDevice($serial:ident)) => { Scoped::ObservedDevice($serial) };
+    (@scoped UserOwned($user:ident, $id:ident)) => { Scoped::UserOwned { user: $user, id: $id } };
+    (@scoped Owned($arn:literal, $id:ident)) => { Scoped::Owned($id) };
+    (@resource Account()) => { Resource::Account };
+    (@resource User($user:ident)) => { Resource::User };
+    (@resource UserOwned($user:ident, $id:ident)) => { Resource::UserOwned };
+    (@resource Owned($arn:literal, $id:ident)) => { Resource::Owned { arn: $arn } };
 }
 
 use crate::backend::live as aws;
@@ -275,7 +298,7 @@ iam_operations! {
         op: "deactivate-mfa-device",
         action: "iam:DeactivateMFADevice",
         mutates: true,
-        resource: UserDevice(user_name, serial_number),
+        resource: UserOwned(user_name, serial_number),
         fn deactivate_mfa_device(user_name: String, serial_number: String) -> Applied,
         describe: "deactivate MFA device {serial_number} of user {user_name}",
         live: aws::deactivate_mfa_device,
@@ -285,10 +308,50 @@ iam_operations! {
         op: "delete-virtual-mfa-device",
         action: "iam:DeleteVirtualMFADevice",
         mutates: true,
-        resource: ObservedDevice(serial_number),
+        resource: Owned("mfa/*", serial_number),
         fn delete_virtual_mfa_device(serial_number: String) -> Applied,
         describe: "delete virtual MFA device {serial_number}",
         live: aws::delete_virtual_mfa_device,
+    }
+    /// `iam:ListAccessKeys`.
+    ListAccessKeys {
+        op: "list-access-keys",
+        action: "iam:ListAccessKeys",
+        mutates: false,
+        resource: User(user_name),
+        fn list_access_keys(user_name: String) -> Vec<AccessKey>,
+        describe: "list the access keys of {user_name}",
+        live: aws::list_access_keys,
+    }
+    /// `iam:GetAccessKeyLastUsed`.
+    GetAccessKeyLastUsed {
+        op: "get-access-key-last-used",
+        action: "iam:GetAccessKeyLastUsed",
+        mutates: false,
+        resource: Owned("user/*", access_key_id),
+        fn get_access_key_last_used(access_key_id: String) -> AccessKeyLastUsed,
+        describe: "look up when access key {access_key_id} was last used",
+        live: aws::get_access_key_last_used,
+    }
+    /// `iam:UpdateAccessKey`.
+    UpdateAccessKey {
+        op: "update-access-key",
+        action: "iam:UpdateAccessKey",
+        mutates: true,
+        resource: UserOwned(user_name, access_key_id),
+        fn update_access_key(user_name: String, access_key_id: String, status: AccessKeyStatus) -> Applied,
+        describe: "make access key {access_key_id} of user {user_name} {status}",
+        live: aws::update_access_key,
+    }
+    /// `iam:DeleteAccessKey`.
+    DeleteAccessKey {
+        op: "delete-access-key",
+        action: "iam:DeleteAccessKey",
+        mutates: true,
+        resource: UserOwned(user_name, access_key_id),
+        fn delete_access_key(user_name: String, access_key_id: String) -> Applied,
+        describe: "delete access key {access_key_id} of user {user_name}",
+        live: aws::delete_access_key,
     }
 }
 
@@ -310,8 +373,8 @@ impl Request {
     /// as the caller).
     pub fn user_name(&self) -> Option<&str> {
         match self.scoped() {
-            Scoped::User(user) | Scoped::UserDevice { user, .. } => Some(user),
-            Scoped::Host | Scoped::Account | Scoped::ObservedDevice(_) => None,
+            Scoped::User(user) | Scoped::UserOwned { user, .. } => Some(user),
+            Scoped::Host | Scoped::Account | Scoped::Owned(_) => None,
         }
     }
 }
@@ -337,6 +400,10 @@ pub enum Response {
     Planned,
     /// For `clock-now`.
     Instant(Instant),
+    /// For `list-access-keys`.
+    AccessKeys(Vec<AccessKey>),
+    /// For `get-access-key-last-used`.
+    AccessKeyLastUsed(AccessKeyLastUsed),
 }
 
 impl Response {
@@ -348,6 +415,8 @@ impl Response {
             Response::VirtualMfaDevices(d) => serde_json::to_value(d),
             Response::Done | Response::Planned => Ok(Value::Null),
             Response::Instant(i) => serde_json::to_value(i),
+            Response::AccessKeys(k) => serde_json::to_value(k),
+            Response::AccessKeyLastUsed(u) => serde_json::to_value(u),
         };
         v.expect("generated WIT types always serialize")
     }
@@ -389,6 +458,8 @@ response_types! {
     Vec<MfaDevice> => MfaDevices,
     Vec<VirtualMfaDevice> => VirtualMfaDevices,
     Instant => Instant,
+    Vec<AccessKey> => AccessKeys,
+    AccessKeyLastUsed => AccessKeyLastUsed,
 }
 
 /// A wait: done (recorded as `null`).

@@ -71,7 +71,8 @@ pub mod iam {
     use super::wit::iam as raw;
 
     pub use raw::{
-        Applied, AssignmentStatus, IamError, MfaDevice, ServiceError, User, VirtualMfaDevice,
+        AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, IamError,
+        MfaDevice, ServiceError, User, VirtualMfaDevice,
     };
 
     /// `iam:GetUser`: the named user, or [`IamError::NoSuchEntity`].
@@ -106,6 +107,37 @@ pub mod iam {
     /// [`Applied::Planned`] in a dry run.
     pub fn delete_virtual_mfa_device(serial_number: &str) -> Result<Applied, IamError> {
         raw::delete_virtual_mfa_device(serial_number)
+    }
+
+    /// `iam:ListAccessKeys`: every access key of `user_name` (ids and
+    /// status; a secret never reaches a runbook).
+    pub fn list_access_keys(user_name: &str) -> Result<Vec<AccessKey>, IamError> {
+        raw::list_access_keys(user_name)
+    }
+
+    /// `iam:GetAccessKeyLastUsed`: when, with which service and in which
+    /// region the key was last used. The host allows it only for a key this
+    /// run saw listed for a user in scope.
+    pub fn get_access_key_last_used(access_key_id: &str) -> Result<AccessKeyLastUsed, IamError> {
+        raw::get_access_key_last_used(access_key_id)
+    }
+
+    /// `iam:UpdateAccessKey`: make `access_key_id` of `user_name` active or
+    /// inactive. The host allows it only for a key this run saw listed for
+    /// that user. [`Applied::Planned`] in a dry run.
+    pub fn update_access_key(
+        user_name: &str,
+        access_key_id: &str,
+        status: AccessKeyStatus,
+    ) -> Result<Applied, IamError> {
+        raw::update_access_key(user_name, access_key_id, status)
+    }
+
+    /// `iam:DeleteAccessKey`: delete `access_key_id` of `user_name`. Its id is
+    /// evidence: prefer [`update_access_key`] to inactive. Only for a key this
+    /// run saw listed for that user. [`Applied::Planned`] in a dry run.
+    pub fn delete_access_key(user_name: &str, access_key_id: &str) -> Result<Applied, IamError> {
+        raw::delete_access_key(user_name, access_key_id)
     }
 
     impl Applied {

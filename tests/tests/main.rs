@@ -13,6 +13,9 @@ mod faults;
 /// nothing changed.
 mod bad_input;
 
+/// The access-key operations: live, dry run, replay, ownership checks.
+mod access_keys;
+
 /// Recorded journals replayed offline, and their transcripts.
 mod fixtures;
 

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use crate::backend::{Answer, Backend};
-use crate::bindings::{AssignmentStatus, VirtualMfaDevice};
+use crate::bindings::{AccessKeyStatus, AssignmentStatus, VirtualMfaDevice};
 use crate::request::{CallResult, Request, Response};
 
 /// Plans mutations on top of a backend that answers reads.
@@ -17,6 +17,9 @@ pub struct DryRun<B> {
     /// Serial -> the user it was detached from.
     detached: HashMap<String, String>,
     deleted: HashSet<String>,
+    /// Access key id -> the status a planned update gave it.
+    key_status: HashMap<String, AccessKeyStatus>,
+    deleted_keys: HashSet<String>,
 }
 
 impl<B: Backend> DryRun<B> {
@@ -26,6 +29,8 @@ impl<B: Backend> DryRun<B> {
             reads,
             detached: HashMap::new(),
             deleted: HashSet::new(),
+            key_status: HashMap::new(),
+            deleted_keys: HashSet::new(),
         }
     }
 }
@@ -103,9 +108,34 @@ impl<B> DryRun<B> {
                     other => Ok(other),
                 }
             }
-            Request::GetUser { .. } | Request::ClockNow | Request::ClockSleep { .. } => {
-                Ok(response)
+            Request::UpdateAccessKey {
+                access_key_id,
+                status,
+                ..
+            } => {
+                self.key_status.insert(access_key_id.clone(), *status);
+                Ok(Response::Planned)
             }
+            Request::DeleteAccessKey { access_key_id, .. } => {
+                self.deleted_keys.insert(access_key_id.clone());
+                Ok(Response::Planned)
+            }
+            Request::ListAccessKeys { .. } => match response {
+                Response::AccessKeys(mut keys) => {
+                    keys.retain(|k| !self.deleted_keys.contains(&k.access_key_id));
+                    for k in &mut keys {
+                        if let Some(status) = self.key_status.get(&k.access_key_id) {
+                            k.status = *status;
+                        }
+                    }
+                    Ok(Response::AccessKeys(keys))
+                }
+                other => Ok(other),
+            },
+            Request::GetUser { .. }
+            | Request::GetAccessKeyLastUsed { .. }
+            | Request::ClockNow
+            | Request::ClockSleep { .. } => Ok(response),
         }
     }
 }

@@ -19,11 +19,12 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::primitives::{DateTime, DateTimeFormat};
-use aws_sdk_iam::types::AssignmentStatusType;
+use aws_sdk_iam::types::{AssignmentStatusType, StatusType};
 
 use crate::backend::{Answer, Backend};
 use crate::bindings::{
-    AssignmentStatus, IamError, Instant, MfaDevice, ServiceError, User, VirtualMfaDevice,
+    AccessKey, AccessKeyLastUsed, AccessKeyStatus, AssignmentStatus, IamError, Instant, MfaDevice,
+    ServiceError, User, VirtualMfaDevice,
 };
 use crate::request::{CallResult, Request, Response};
 
@@ -363,6 +364,87 @@ pub(crate) async fn deactivate_mfa_device(
 pub(crate) async fn delete_virtual_mfa_device(c: &Client, serial_number: &str) -> CallResult {
     c.delete_virtual_mfa_device()
         .serial_number(serial_number)
+        .send()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Done)
+}
+
+/// `iam:ListAccessKeys`, every page: ids and status, never secrets.
+pub(crate) async fn list_access_keys(c: &Client, user_name: &str) -> CallResult {
+    let keys = c
+        .list_access_keys()
+        .user_name(user_name)
+        .max_items(PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::AccessKeys(
+        keys.iter()
+            .map(|k| AccessKey {
+                user_name: k.user_name().unwrap_or(user_name).to_owned(),
+                access_key_id: k.access_key_id().unwrap_or_default().to_owned(),
+                status: match k.status() {
+                    Some(StatusType::Active) => AccessKeyStatus::Active,
+                    _ => AccessKeyStatus::Inactive,
+                },
+                create_date: k.create_date().map(date).unwrap_or_default(),
+            })
+            .collect(),
+    ))
+}
+
+/// `iam:GetAccessKeyLastUsed`.
+pub(crate) async fn get_access_key_last_used(c: &Client, access_key_id: &str) -> CallResult {
+    let out = c
+        .get_access_key_last_used()
+        .access_key_id(access_key_id)
+        .send()
+        .await
+        .map_err(map_error)?;
+    let used = out.access_key_last_used();
+    // IAM answers "N/A" for a key never used.
+    let known = |v: &str| (v != "N/A" && !v.is_empty()).then(|| v.to_owned());
+    Ok(Response::AccessKeyLastUsed(AccessKeyLastUsed {
+        user_name: out.user_name().unwrap_or_default().to_owned(),
+        last_used_date: used.and_then(|u| u.last_used_date()).map(date),
+        service_name: used.and_then(|u| known(u.service_name())),
+        region: used.and_then(|u| known(u.region())),
+    }))
+}
+
+/// `iam:UpdateAccessKey`.
+pub(crate) async fn update_access_key(
+    c: &Client,
+    user_name: &str,
+    access_key_id: &str,
+    status: &AccessKeyStatus,
+) -> CallResult {
+    c.update_access_key()
+        .user_name(user_name)
+        .access_key_id(access_key_id)
+        .status(match status {
+            AccessKeyStatus::Active => StatusType::Active,
+            AccessKeyStatus::Inactive => StatusType::Inactive,
+        })
+        .send()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Done)
+}
+
+/// `iam:DeleteAccessKey`.
+pub(crate) async fn delete_access_key(
+    c: &Client,
+    user_name: &str,
+    access_key_id: &str,
+) -> CallResult {
+    c.delete_access_key()
+        .user_name(user_name)
+        .access_key_id(access_key_id)
         .send()
         .await
         .map_err(map_error)?;

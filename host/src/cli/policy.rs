@@ -78,7 +78,7 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         .iter()
         .filter(|r| {
             runbook_host::request::operation(&r.action)
-                .is_some_and(|o| o.resource != Resource::ObservedDevice)
+                .is_some_and(|o| !matches!(o.resource, Resource::Owned { .. }))
         })
         .filter_map(|r| r.resource.strip_prefix("user/"))
         .collect();
@@ -101,9 +101,7 @@ fn document(grant: &Grant, account: &str) -> serde_json::Value {
         let arns = match (kind, r.resource.strip_prefix("user/")) {
             // IAM cannot scope a virtual device by its owner: the host does
             // (only devices this run saw attached to the user).
-            (Some(Resource::ObservedDevice), _) => {
-                vec![format!("arn:aws:iam::{account}:mfa/*")]
-            }
+            (Some(Resource::Owned { arn }), _) => vec![format!("arn:aws:iam::{account}:{arn}")],
             // A user's ARN includes its path, if it has one.
             (_, Some(user)) => vec![
                 format!("arn:aws:iam::{account}:user/{user}"),

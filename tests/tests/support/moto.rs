@@ -169,6 +169,37 @@ impl Moto {
         v
     }
 
+    /// A new access key of `user`; returns its id (the secret is dropped).
+    pub fn access_key(&self, user: &str) -> String {
+        let out = self
+            .rt
+            .block_on(self.iam.create_access_key().user_name(user).send())
+            .expect("create-access-key");
+        out.access_key().expect("a key").access_key_id().to_owned()
+    }
+
+    /// `user`'s access keys as (id, status), sorted.
+    pub fn access_keys(&self, user: &str) -> Vec<(String, String)> {
+        let out = self
+            .rt
+            .block_on(self.iam.list_access_keys().user_name(user).send())
+            .expect("list-access-keys");
+        let mut keys: Vec<_> = out
+            .access_key_metadata()
+            .iter()
+            .map(|k| {
+                (
+                    k.access_key_id().unwrap_or_default().to_owned(),
+                    k.status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// A snapshot of all MFA state, to assert nothing changed.
     pub fn state(&self, users: &[&str]) -> Vec<String> {
         let mut s: Vec<String> = users
