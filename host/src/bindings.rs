@@ -17,7 +17,7 @@ wasmtime::component::bindgen!({
 pub use runbook::runbook::clock::Instant;
 pub use runbook::runbook::iam::{
     AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, IamError, MfaDevice,
-    ServiceError, User, VirtualMfaDevice,
+    ServiceError, Tag, User, VirtualMfaDevice,
 };
 pub use runbook::runbook::log::Level;
 

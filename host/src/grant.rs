@@ -21,6 +21,10 @@ pub struct Rule {
     pub action: String,
     /// `*` or `user/NAME`.
     pub resource: String,
+    /// For an action on a user's managed policies: the policy ARNs it may
+    /// name (from the manifest); no other.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
 }
 
 /// What this run may do.
@@ -151,6 +155,7 @@ impl Grant {
                 Some(Rule {
                     action: c.action.clone(),
                     resource,
+                    policies: c.policies.clone(),
                 })
             })
             .collect();
@@ -187,6 +192,7 @@ impl Grant {
                         .map(|u| Rule {
                             action: r.action.clone(),
                             resource: format!("user/{u}"),
+                            policies: r.policies.clone(),
                         })
                         .collect(),
                 })
@@ -217,6 +223,13 @@ impl Grant {
         }
         let scoped = request.scoped();
         let allowed = rules.any(|r| {
+            // A policy action names only the policies the manifest lists,
+            // whatever its user scope.
+            if let Scoped::UserPolicy { policy, .. } = scoped
+                && !r.policies.iter().any(|p| p == policy)
+            {
+                return false;
+            }
             if r.resource == "*" {
                 return true;
             }
@@ -227,6 +240,9 @@ impl Grant {
             match scoped {
                 Scoped::User(name) | Scoped::UserOwned { user: name, .. } => {
                     name.eq_ignore_ascii_case(user)
+                }
+                Scoped::UserPolicy { user: name, policy } => {
+                    name.eq_ignore_ascii_case(user) && r.policies.iter().any(|p| p == policy)
                 }
                 Scoped::Owned(id) => observed.owned_by(id, user),
                 Scoped::Account | Scoped::Host => false,
@@ -325,6 +341,7 @@ resource = "user/{user}"
             rules: vec![Rule {
                 action: "iam:DeactivateMFADevice".into(),
                 resource: "*".into(),
+                policies: vec![],
             }],
         };
         let deactivate = |user: &str| Request::DeactivateMfaDevice {
@@ -349,6 +366,7 @@ resource = "user/{user}"
             rules: vec![Rule {
                 action: "iam:ListMFADevices".into(),
                 resource: "*".into(),
+                policies: vec![],
             }],
         };
         for bad in ["", "a b", "x/y", &"a".repeat(65)] {
@@ -391,10 +409,12 @@ resource = "user/{user}"
                 Rule {
                     action: "iam:DeactivateMFADevice".into(),
                     resource: "*".into(),
+                    policies: vec![],
                 },
                 Rule {
                     action: "iam:ListVirtualMFADevices".into(),
                     resource: "*".into(),
+                    policies: vec![],
                 },
             ],
         };

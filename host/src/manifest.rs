@@ -114,6 +114,10 @@ pub struct Capability {
     /// `iam:DeleteVirtualMFADevice`, `user/{param}` means only virtual devices
     /// this run observed attached to that user.
     pub resource: String,
+    /// For `iam:AttachUserPolicy` (and any action on a user's managed
+    /// policies): the policy ARNs it may name, and no other. Required there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
 }
 
 impl Manifest {
@@ -196,6 +200,28 @@ impl Manifest {
                     known_actions()
                 ));
             };
+            let names_policies = operation.resource == crate::request::Resource::UserPolicy;
+            if names_policies && c.policies.is_empty() {
+                return Err(format!(
+                    "capability {} must list the policy ARNs it may attach (policies = [\"arn:aws:iam::aws:policy/...\"])",
+                    c.action
+                ));
+            }
+            if !names_policies && !c.policies.is_empty() {
+                return Err(format!(
+                    "capability {} names no policy: remove its `policies`",
+                    c.action
+                ));
+            }
+            if let Some(bad) = c.policies.iter().find(|p| {
+                !(p.starts_with("arn:aws:iam::") && p.contains(":policy/") && !p.contains('*'))
+            }) {
+                return Err(format!(
+                    "capability {} lists '{}', which is not a managed policy ARN (arn:aws:iam::ACCOUNT|aws:policy/NAME, no wildcard)",
+                    c.action,
+                    printable(bad)
+                ));
+            }
             match Scope::parse(&c.resource)? {
                 Scope::Any => {}
                 Scope::UserParam(p) => {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::bindings::{
     AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, IamError, Instant,
-    MfaDevice, User, VirtualMfaDevice,
+    MfaDevice, Tag, User, VirtualMfaDevice,
 };
 
 /// How an operation's resource is scoped in a grant, and so in a policy.
@@ -25,11 +25,17 @@ pub enum Resource {
     ///
     /// [`User`]: Resource::User
     UserOwned,
-    /// A thing named by an argument whose owner IAM does not take: a
-    /// `user/{param}` grant allows only things this run saw belong to that
-    /// user; a policy can only name them all (`arn`, e.g. `mfa/*`).
+    /// A managed policy attached to a user named by an argument: user-scoped
+    /// like [`User`], and only a policy ARN the manifest lists.
+    ///
+    /// [`User`]: Resource::User
+    UserPolicy,
+    /// A thing named by an argument, not by its owner: a `user/{param}`
+    /// grant allows only things this run saw belong to that user.
     Owned {
-        /// What an IAM policy names for it, after `arn:aws:iam::ACCOUNT:`.
+        /// What an IAM policy names for it, after `arn:aws:iam::ACCOUNT:`:
+        /// `user/{user}` where IAM checks the owner's user ARN, or a pattern
+        /// (`mfa/*`) where IAM cannot scope it by owner.
         arn: &'static str,
     },
 }
@@ -66,6 +72,13 @@ pub enum Scoped<'a> {
     },
     /// This thing, whoever it was seen to belong to.
     Owned(&'a str),
+    /// This managed policy, for this user.
+    UserPolicy {
+        /// The user.
+        user: &'a str,
+        /// The policy's ARN.
+        policy: &'a str,
+    },
 }
 
 /// The byte length a string argument brings to the journal and to AWS.
@@ -84,6 +97,23 @@ impl ArgLen for AssignmentStatus {
     fn arg_len(&self) -> usize {
         0
     }
+}
+
+impl ArgLen for Vec<Tag> {
+    fn arg_len(&self) -> usize {
+        self.iter()
+            .map(|t| t.key.len().max(t.value.len()))
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Tags in words, for plans: `key=value, key=value`.
+pub fn tags_text(tags: &[Tag]) -> String {
+    tags.iter()
+        .map(|t| format!("{}={}", t.key, t.value))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl ArgLen for AccessKeyStatus {
@@ -126,7 +156,7 @@ macro_rules! iam_operations {
             mutates: $mutates:literal,
             resource: $resource:ident($($scoped:tt),*),
             fn $method:ident($($arg:ident: $ty:ty),*) -> $ret:ty,
-            describe: $describe:literal,
+            describe: $describe:expr,
             live: $live:path,
         }
     )*) => {
@@ -196,7 +226,7 @@ macro_rules! iam_operations {
                 match self {
                     $(
                         #[allow(unused_variables)]
-                        Request::$variant { $($arg),* } => format!($describe),
+                        Request::$variant { $($arg),* } => $describe,
                     )*
                     Request::ClockNow => "read the clock".to_owned(),
                     Request::ClockSleep { milliseconds } => format!("wait {milliseconds} ms"),
@@ -254,10 +284,14 @@ macro_rules! iam_operations {
     (@scoped User($user:ident)) => { Scoped::User($user) };
     (@scoped UserOwned($user:ident, $id:ident)) => { Scoped::UserOwned { user: $user, id: $id } };
     (@scoped Owned($arn:literal, $id:ident)) => { Scoped::Owned($id) };
+    (@scoped UserPolicy($user:ident, $policy:ident)) => {
+        Scoped::UserPolicy { user: $user, policy: $policy }
+    };
     (@resource Account()) => { Resource::Account };
     (@resource User($user:ident)) => { Resource::User };
     (@resource UserOwned($user:ident, $id:ident)) => { Resource::UserOwned };
     (@resource Owned($arn:literal, $id:ident)) => { Resource::Owned { arn: $arn } };
+    (@resource UserPolicy($user:ident, $policy:ident)) => { Resource::UserPolicy };
 }
 
 use crate::backend::live as aws;
@@ -270,7 +304,7 @@ iam_operations! {
         mutates: false,
         resource: User(user_name),
         fn get_user(user_name: String) -> User,
-        describe: "get user {user_name}",
+        describe: format!("get user {user_name}"),
         live: aws::get_user,
     }
     /// `iam:ListMFADevices`.
@@ -280,7 +314,7 @@ iam_operations! {
         mutates: false,
         resource: User(user_name),
         fn list_mfa_devices(user_name: String) -> Vec<MfaDevice>,
-        describe: "list MFA devices of {user_name}",
+        describe: format!("list MFA devices of {user_name}"),
         live: aws::list_mfa_devices,
     }
     /// `iam:ListVirtualMFADevices`.
@@ -290,7 +324,7 @@ iam_operations! {
         mutates: false,
         resource: Account(),
         fn list_virtual_mfa_devices(assignment_status: AssignmentStatus) -> Vec<VirtualMfaDevice>,
-        describe: "list {assignment_status} virtual MFA devices",
+        describe: format!("list {assignment_status} virtual MFA devices"),
         live: aws::list_virtual_mfa_devices,
     }
     /// `iam:DeactivateMFADevice`.
@@ -300,7 +334,7 @@ iam_operations! {
         mutates: true,
         resource: UserOwned(user_name, serial_number),
         fn deactivate_mfa_device(user_name: String, serial_number: String) -> Applied,
-        describe: "deactivate MFA device {serial_number} of user {user_name}",
+        describe: format!("deactivate MFA device {serial_number} of user {user_name}"),
         live: aws::deactivate_mfa_device,
     }
     /// `iam:DeleteVirtualMFADevice`.
@@ -310,7 +344,7 @@ iam_operations! {
         mutates: true,
         resource: Owned("mfa/*", serial_number),
         fn delete_virtual_mfa_device(serial_number: String) -> Applied,
-        describe: "delete virtual MFA device {serial_number}",
+        describe: format!("delete virtual MFA device {serial_number}"),
         live: aws::delete_virtual_mfa_device,
     }
     /// `iam:ListAccessKeys`.
@@ -320,7 +354,7 @@ iam_operations! {
         mutates: false,
         resource: User(user_name),
         fn list_access_keys(user_name: String) -> Vec<AccessKey>,
-        describe: "list the access keys of {user_name}",
+        describe: format!("list the access keys of {user_name}"),
         live: aws::list_access_keys,
     }
     /// `iam:GetAccessKeyLastUsed`.
@@ -328,9 +362,9 @@ iam_operations! {
         op: "get-access-key-last-used",
         action: "iam:GetAccessKeyLastUsed",
         mutates: false,
-        resource: Owned("user/*", access_key_id),
+        resource: Owned("user/{user}", access_key_id),
         fn get_access_key_last_used(access_key_id: String) -> AccessKeyLastUsed,
-        describe: "look up when access key {access_key_id} was last used",
+        describe: format!("look up when access key {access_key_id} was last used"),
         live: aws::get_access_key_last_used,
     }
     /// `iam:UpdateAccessKey`.
@@ -340,7 +374,7 @@ iam_operations! {
         mutates: true,
         resource: UserOwned(user_name, access_key_id),
         fn update_access_key(user_name: String, access_key_id: String, status: AccessKeyStatus) -> Applied,
-        describe: "make access key {access_key_id} of user {user_name} {status}",
+        describe: format!("make access key {access_key_id} of user {user_name} {status}"),
         live: aws::update_access_key,
     }
     /// `iam:DeleteAccessKey`.
@@ -350,8 +384,28 @@ iam_operations! {
         mutates: true,
         resource: UserOwned(user_name, access_key_id),
         fn delete_access_key(user_name: String, access_key_id: String) -> Applied,
-        describe: "delete access key {access_key_id} of user {user_name}",
+        describe: format!("delete access key {access_key_id} of user {user_name}"),
         live: aws::delete_access_key,
+    }
+    /// `iam:AttachUserPolicy`.
+    AttachUserPolicy {
+        op: "attach-user-policy",
+        action: "iam:AttachUserPolicy",
+        mutates: true,
+        resource: UserPolicy(user_name, policy_arn),
+        fn attach_user_policy(user_name: String, policy_arn: String) -> Applied,
+        describe: format!("attach policy {policy_arn} to user {user_name}"),
+        live: aws::attach_user_policy,
+    }
+    /// `iam:TagUser`.
+    TagUser {
+        op: "tag-user",
+        action: "iam:TagUser",
+        mutates: true,
+        resource: User(user_name),
+        fn tag_user(user_name: String, tags: Vec<Tag>) -> Applied,
+        describe: format!("tag user {user_name} with {}", tags_text(tags)),
+        live: aws::tag_user,
     }
 }
 
@@ -373,7 +427,9 @@ impl Request {
     /// as the caller).
     pub fn user_name(&self) -> Option<&str> {
         match self.scoped() {
-            Scoped::User(user) | Scoped::UserOwned { user, .. } => Some(user),
+            Scoped::User(user)
+            | Scoped::UserOwned { user, .. }
+            | Scoped::UserPolicy { user, .. } => Some(user),
             Scoped::Host | Scoped::Account | Scoped::Owned(_) => None,
         }
     }

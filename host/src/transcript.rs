@@ -118,10 +118,31 @@ fn summarize(value: &Value) -> String {
                 .iter()
                 .filter_map(|i| i.get("serial_number").and_then(Value::as_str))
                 .collect();
-            if serials.is_empty() {
-                format!("{} item(s)", items.len())
-            } else {
+            let keys: Vec<String> = items
+                .iter()
+                .filter_map(|i| {
+                    let id = i.get("access_key_id")?.as_str()?;
+                    let status = i.get("status").and_then(Value::as_str).unwrap_or("?");
+                    Some(format!("{id} ({})", status.to_lowercase()))
+                })
+                .collect();
+            if !serials.is_empty() {
                 format!("{} device(s): {}", items.len(), serials.join(", "))
+            } else if !keys.is_empty() {
+                format!("{} key(s): {}", items.len(), keys.join(", "))
+            } else {
+                format!("{} item(s)", items.len())
+            }
+        }
+        Value::Object(map) if map.contains_key("last_used_date") => {
+            let field = |k: &str| map.get(k).and_then(Value::as_str);
+            match field("last_used_date") {
+                Some(when) => format!(
+                    "last used {when} with {} in {}",
+                    field("service_name").unwrap_or("?"),
+                    field("region").unwrap_or("?")
+                ),
+                None => "never used".to_owned(),
             }
         }
         Value::Object(map) => {

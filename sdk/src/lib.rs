@@ -72,7 +72,7 @@ pub mod iam {
 
     pub use raw::{
         AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, IamError,
-        MfaDevice, ServiceError, User, VirtualMfaDevice,
+        MfaDevice, ServiceError, Tag, User, VirtualMfaDevice,
     };
 
     /// `iam:GetUser`: the named user, or [`IamError::NoSuchEntity`].
@@ -138,6 +138,19 @@ pub mod iam {
     /// run saw listed for that user. [`Applied::Planned`] in a dry run.
     pub fn delete_access_key(user_name: &str, access_key_id: &str) -> Result<Applied, IamError> {
         raw::delete_access_key(user_name, access_key_id)
+    }
+
+    /// `iam:AttachUserPolicy`: attach managed policy `policy_arn` to
+    /// `user_name`. The manifest must list the ARN in the capability's
+    /// `policies`. [`Applied::Planned`] in a dry run.
+    pub fn attach_user_policy(user_name: &str, policy_arn: &str) -> Result<Applied, IamError> {
+        raw::attach_user_policy(user_name, policy_arn)
+    }
+
+    /// `iam:TagUser`: add or overwrite `tags` on `user_name`.
+    /// [`Applied::Planned`] in a dry run.
+    pub fn tag_user(user_name: &str, tags: &[Tag]) -> Result<Applied, IamError> {
+        raw::tag_user(user_name, tags)
     }
 
     impl Applied {

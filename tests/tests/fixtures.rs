@@ -98,12 +98,16 @@ fn a_runbook_reading_the_clock_replays_the_recorded_time() {
 #[ignore = "records fixtures; run by scripts/record-fixtures"]
 fn record_fixtures() {
     for s in ALL {
-        let moto = Moto::start();
+        let moto = if s.runbook == "access-key-quarantine" {
+            Moto::start_with_managed_policies()
+        } else {
+            Moto::start()
+        };
         (s.setup)(&moto);
         let path = fixture(s.name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let _ = std::fs::remove_file(&path);
-        let out = run_against(&moto, "mfa-recovery", s.user, &path, s.flags);
+        let out = run_against(&moto, s.runbook, s.user, &path, s.flags);
         assert_eq!(
             out.status.code(),
             Some(s.exit_code),

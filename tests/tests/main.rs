@@ -16,6 +16,9 @@ mod bad_input;
 /// The access-key operations: live, dry run, replay, ownership checks.
 mod access_keys;
 
+/// The access-key quarantine runbook end to end, with a bystander.
+mod quarantine;
+
 /// Recorded journals replayed offline, and their transcripts.
 mod fixtures;
 

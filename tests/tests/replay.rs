@@ -95,12 +95,18 @@ fn mutant(edit: impl Fn(&str) -> String) -> PathBuf {
         );
     std::fs::write(ws.join("Cargo.toml"), manifest).unwrap();
     std::fs::copy(root.join("runbooks/Cargo.lock"), ws.join("Cargo.lock")).unwrap();
-    for f in ["Cargo.toml", "runbook.toml"] {
-        std::fs::copy(
-            root.join("runbooks/mfa-recovery").join(f),
-            crate_dir.join(f),
-        )
-        .unwrap();
+    // Every member of the runbooks workspace, as is (the lock file names them
+    // all); only mfa-recovery's source is then edited.
+    for entry in std::fs::read_dir(root.join("runbooks")).unwrap().flatten() {
+        let from = entry.path();
+        if !from.join("runbook.toml").is_file() {
+            continue;
+        }
+        let to = ws.join(entry.file_name());
+        std::fs::create_dir_all(to.join("src")).unwrap();
+        for f in ["Cargo.toml", "runbook.toml", "src/lib.rs"] {
+            std::fs::copy(from.join(f), to.join(f)).unwrap();
+        }
     }
     let source = std::fs::read_to_string(root.join("runbooks/mfa-recovery/src/lib.rs")).unwrap();
     let edited = edit(&source);

@@ -132,6 +132,8 @@ impl<B> DryRun<B> {
                 }
                 other => Ok(other),
             },
+            // Planned; no read the host offers shows their effect.
+            Request::AttachUserPolicy { .. } | Request::TagUser { .. } => Ok(response),
             Request::GetUser { .. }
             | Request::GetAccessKeyLastUsed { .. }
             | Request::ClockNow

@@ -24,7 +24,7 @@ use aws_sdk_iam::types::{AssignmentStatusType, StatusType};
 use crate::backend::{Answer, Backend};
 use crate::bindings::{
     AccessKey, AccessKeyLastUsed, AccessKeyStatus, AssignmentStatus, IamError, Instant, MfaDevice,
-    ServiceError, User, VirtualMfaDevice,
+    ServiceError, Tag, User, VirtualMfaDevice,
 };
 use crate::request::{CallResult, Request, Response};
 
@@ -448,5 +448,36 @@ pub(crate) async fn delete_access_key(
         .send()
         .await
         .map_err(map_error)?;
+    Ok(Response::Done)
+}
+
+/// `iam:AttachUserPolicy`.
+pub(crate) async fn attach_user_policy(
+    c: &Client,
+    user_name: &str,
+    policy_arn: &str,
+) -> CallResult {
+    c.attach_user_policy()
+        .user_name(user_name)
+        .policy_arn(policy_arn)
+        .send()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Done)
+}
+
+/// `iam:TagUser`.
+pub(crate) async fn tag_user(c: &Client, user_name: &str, tags: &[Tag]) -> CallResult {
+    let mut call = c.tag_user().user_name(user_name);
+    for t in tags {
+        call = call.tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(&t.key)
+                .value(&t.value)
+                .build()
+                .map_err(|e| IamError::InvalidInput(e.to_string()))?,
+        );
+    }
+    call.send().await.map_err(map_error)?;
     Ok(Response::Done)
 }

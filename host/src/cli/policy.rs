@@ -93,15 +93,21 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
     Ok(exit::SUCCESS)
 }
 
-/// The policy document: one statement per resource, actions sorted.
+/// The policy document: one statement per resource (and per list of policy
+/// ARNs an action may attach, as an `iam:PolicyARN` condition), actions
+/// sorted.
 fn document(grant: &Grant, account: &str) -> serde_json::Value {
-    let mut by_resource: std::collections::BTreeMap<Vec<String>, Vec<&str>> = Default::default();
+    type Key = (Vec<String>, Vec<String>);
+    let mut by_resource: std::collections::BTreeMap<Key, Vec<&str>> = Default::default();
     for r in &grant.rules {
         let kind = runbook_host::request::operation(&r.action).map(|o| o.resource);
         let arns = match (kind, r.resource.strip_prefix("user/")) {
-            // IAM cannot scope a virtual device by its owner: the host does
-            // (only devices this run saw attached to the user).
-            (Some(Resource::Owned { arn }), _) => vec![format!("arn:aws:iam::{account}:{arn}")],
+            // IAM cannot scope these by their owner (`mfa/*`): the host
+            // does. Those IAM checks against their owner (`user/{user}`) are
+            // scoped like the user.
+            (Some(Resource::Owned { arn }), _) if !arn.contains("{user}") => {
+                vec![format!("arn:aws:iam::{account}:{arn}")]
+            }
             // A user's ARN includes its path, if it has one.
             (_, Some(user)) => vec![
                 format!("arn:aws:iam::{account}:user/{user}"),
@@ -109,20 +115,29 @@ fn document(grant: &Grant, account: &str) -> serde_json::Value {
             ],
             (_, None) => vec!["*".to_owned()],
         };
-        by_resource.entry(arns).or_default().push(&r.action);
+        let mut policies = r.policies.clone();
+        policies.sort();
+        by_resource
+            .entry((arns, policies))
+            .or_default()
+            .push(&r.action);
     }
     let statements: Vec<_> = by_resource
         .into_iter()
         .enumerate()
-        .map(|(i, (resource, mut actions))| {
+        .map(|(i, ((resource, policies), mut actions))| {
             actions.sort_unstable();
             actions.dedup();
-            json!({
+            let mut statement = json!({
                 "Sid": format!("Runbook{i}"),
                 "Effect": "Allow",
                 "Action": actions,
                 "Resource": if resource.len() == 1 { json!(resource[0]) } else { json!(resource) },
-            })
+            });
+            if !policies.is_empty() {
+                statement["Condition"] = json!({ "ArnEquals": { "iam:PolicyARN": policies } });
+            }
+            statement
         })
         .collect();
     json!({ "Version": "2012-10-17", "Statement": statements })

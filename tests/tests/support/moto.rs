@@ -39,12 +39,26 @@ fn moto_server() -> PathBuf {
 impl Moto {
     /// Start a server on a free 127.0.0.1 port and wait until it answers.
     pub fn start() -> Moto {
+        Moto::start_with(false)
+    }
+
+    /// `start`, with AWS's managed policies (e.g.
+    /// `AWSCompromisedKeyQuarantineV3`) loaded, as attaching one needs.
+    pub fn start_with_managed_policies() -> Moto {
+        Moto::start_with(true)
+    }
+
+    fn start_with(managed_policies: bool) -> Moto {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
         let child = Command::new(moto_server())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env(
+                "MOTO_IAM_LOAD_MANAGED_POLICIES",
+                if managed_policies { "true" } else { "false" },
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -198,6 +212,35 @@ impl Moto {
             .collect();
         keys.sort();
         keys
+    }
+
+    /// The managed policies attached to `user`, as ARNs.
+    pub fn attached_policies(&self, user: &str) -> Vec<String> {
+        let out = self
+            .rt
+            .block_on(
+                self.iam
+                    .list_attached_user_policies()
+                    .user_name(user)
+                    .send(),
+            )
+            .expect("list-attached-user-policies");
+        out.attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_owned))
+            .collect()
+    }
+
+    /// `user`'s tags as (key, value).
+    pub fn tags_of(&self, user: &str) -> Vec<(String, String)> {
+        let out = self
+            .rt
+            .block_on(self.iam.list_user_tags().user_name(user).send())
+            .expect("list-user-tags");
+        out.tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect()
     }
 
     /// A snapshot of all MFA state, to assert nothing changed.

@@ -8,6 +8,8 @@ use super::moto::Moto;
 pub struct Scenario {
     /// The fixture directory's name.
     pub name: &'static str,
+    /// The runbook it runs.
+    pub runbook: &'static str,
     /// The user the recovery is for.
     pub user: &'static str,
     /// Extra `runbook run` flags.
@@ -30,6 +32,7 @@ pub fn seed_world(moto: &Moto) -> String {
 /// Every recorded scenario.
 pub const ALL: &[Scenario] = &[
     Scenario {
+        runbook: "mfa-recovery",
         name: "seed-case",
         user: "mfa-test",
         flags: &["--yes"],
@@ -39,6 +42,7 @@ pub const ALL: &[Scenario] = &[
         },
     },
     Scenario {
+        runbook: "mfa-recovery",
         name: "two-virtual-devices",
         user: "mfa-test",
         flags: &["--yes"],
@@ -52,6 +56,7 @@ pub const ALL: &[Scenario] = &[
         },
     },
     Scenario {
+        runbook: "mfa-recovery",
         name: "hardware-token",
         user: "mfa-test",
         flags: &["--yes"],
@@ -61,6 +66,7 @@ pub const ALL: &[Scenario] = &[
         },
     },
     Scenario {
+        runbook: "mfa-recovery",
         name: "no-mfa",
         user: "mfa-test",
         flags: &["--yes"],
@@ -70,6 +76,7 @@ pub const ALL: &[Scenario] = &[
         },
     },
     Scenario {
+        runbook: "mfa-recovery",
         name: "no-such-user",
         user: "no-such-user",
         flags: &["--yes"],
@@ -79,6 +86,7 @@ pub const ALL: &[Scenario] = &[
         },
     },
     Scenario {
+        runbook: "mfa-recovery",
         name: "dry-run",
         user: "mfa-test",
         flags: &["--dry-run"],
@@ -88,12 +96,37 @@ pub const ALL: &[Scenario] = &[
         },
     },
     Scenario {
+        runbook: "mfa-recovery",
         name: "refused-without-consent",
         user: "mfa-test",
         flags: &[],
         exit_code: 5,
         setup: |m| {
             seed_world(m);
+        },
+    },
+    Scenario {
+        runbook: "access-key-quarantine",
+        name: "quarantine-every-active-key",
+        user: "leaky",
+        flags: &["--yes"],
+        exit_code: 0,
+        setup: |m| {
+            m.user("leaky").user("alice");
+            m.access_key("leaky");
+            m.access_key("leaky");
+            m.access_key("alice");
+        },
+    },
+    Scenario {
+        runbook: "access-key-quarantine",
+        name: "quarantine-no-such-user",
+        user: "nobody",
+        flags: &["--yes"],
+        exit_code: 1,
+        setup: |m| {
+            m.user("alice");
+            m.access_key("alice");
         },
     },
 ];
