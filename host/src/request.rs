@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bindings::{
-    AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, IamError, Instant,
-    MfaDevice, Tag, User, VirtualMfaDevice,
+    AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, CredentialReportRow,
+    IamError, Instant, MfaDevice, Tag, User, VirtualMfaDevice,
 };
 
 /// How an operation's resource is scoped in a grant, and so in a policy.
@@ -48,6 +48,9 @@ pub struct Operation {
     pub op: &'static str,
     /// The IAM action, e.g. `iam:ListMFADevices`.
     pub action: &'static str,
+    /// Other IAM actions the live call needs (a policy grants them with
+    /// `action`; a manifest names only `action`).
+    pub also: &'static [&'static str],
     /// Whether it changes IAM (consent; only planned in a dry run).
     pub mutates: bool,
     /// How its resource is scoped.
@@ -153,6 +156,7 @@ macro_rules! iam_operations {
         $variant:ident {
             op: $op:literal,
             action: $action:literal,
+            $(also: [$($also:literal),*],)?
             mutates: $mutates:literal,
             resource: $resource:ident($($scoped:tt),*),
             fn $method:ident($($arg:ident: $ty:ty),*) -> $ret:ty,
@@ -187,6 +191,7 @@ macro_rules! iam_operations {
             $(Operation {
                 op: $op,
                 action: $action,
+                also: &[$($($also),*)?],
                 mutates: $mutates,
                 resource: iam_operations!(@resource $resource($($scoped),*)),
             },)*
@@ -407,6 +412,17 @@ iam_operations! {
         describe: format!("tag user {user_name} with {}", tags_text(tags)),
         live: aws::tag_user,
     }
+    /// `iam:GetCredentialReport`, generating the report first.
+    GetCredentialReport {
+        op: "get-credential-report",
+        action: "iam:GetCredentialReport",
+        also: ["iam:GenerateCredentialReport"],
+        mutates: false,
+        resource: Account(),
+        fn get_credential_report() -> Vec<CredentialReportRow>,
+        describe: "fetch the account's credential report".to_owned(),
+        live: aws::get_credential_report,
+    }
 }
 
 impl Request {
@@ -460,6 +476,8 @@ pub enum Response {
     AccessKeys(Vec<AccessKey>),
     /// For `get-access-key-last-used`.
     AccessKeyLastUsed(AccessKeyLastUsed),
+    /// For `get-credential-report`.
+    CredentialReport(Vec<CredentialReportRow>),
 }
 
 impl Response {
@@ -473,6 +491,7 @@ impl Response {
             Response::Instant(i) => serde_json::to_value(i),
             Response::AccessKeys(k) => serde_json::to_value(k),
             Response::AccessKeyLastUsed(u) => serde_json::to_value(u),
+            Response::CredentialReport(r) => serde_json::to_value(r),
         };
         v.expect("generated WIT types always serialize")
     }
@@ -516,6 +535,7 @@ response_types! {
     Instant => Instant,
     Vec<AccessKey> => AccessKeys,
     AccessKeyLastUsed => AccessKeyLastUsed,
+    Vec<CredentialReportRow> => CredentialReport,
 }
 
 /// A wait: done (recorded as `null`).

@@ -71,8 +71,8 @@ pub mod iam {
     use super::wit::iam as raw;
 
     pub use raw::{
-        AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, IamError,
-        MfaDevice, ServiceError, Tag, User, VirtualMfaDevice,
+        AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus,
+        CredentialReportRow, IamError, MfaDevice, ServiceError, Tag, User, VirtualMfaDevice,
     };
 
     /// `iam:GetUser`: the named user, or [`IamError::NoSuchEntity`].
@@ -151,6 +151,13 @@ pub mod iam {
     /// [`Applied::Planned`] in a dry run.
     pub fn tag_user(user_name: &str, tags: &[Tag]) -> Result<Applied, IamError> {
         raw::tag_user(user_name, tags)
+    }
+
+    /// `iam:GetCredentialReport`: the account's credential report, one row
+    /// per user (the host generates it, waits, fetches and parses it: a few
+    /// IAM calls whatever the account's size).
+    pub fn get_credential_report() -> Result<Vec<CredentialReportRow>, IamError> {
+        raw::get_credential_report()
     }
 
     impl Applied {

@@ -19,6 +19,9 @@ mod access_keys;
 /// The access-key quarantine runbook end to end, with a bystander.
 mod quarantine;
 
+/// The MFA audit runbook over an account of 1,000 users.
+mod mfa_audit;
+
 /// Recorded journals replayed offline, and their transcripts.
 mod fixtures;
 

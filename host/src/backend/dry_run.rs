@@ -136,6 +136,7 @@ impl<B> DryRun<B> {
             Request::AttachUserPolicy { .. } | Request::TagUser { .. } => Ok(response),
             Request::GetUser { .. }
             | Request::GetAccessKeyLastUsed { .. }
+            | Request::GetCredentialReport { .. }
             | Request::ClockNow
             | Request::ClockSleep { .. } => Ok(response),
         }

@@ -117,10 +117,16 @@ fn document(grant: &Grant, account: &str) -> serde_json::Value {
         };
         let mut policies = r.policies.clone();
         policies.sort();
-        by_resource
-            .entry((arns, policies))
-            .or_default()
-            .push(&r.action);
+        let actions = by_resource.entry((arns, policies)).or_default();
+        actions.push(&r.action);
+        // The other IAM actions its live call needs (generating the
+        // credential report before getting it).
+        actions.extend(
+            runbook_host::request::operation(&r.action)
+                .map_or(&[][..], |o| o.also)
+                .iter()
+                .copied(),
+        );
     }
     let statements: Vec<_> = by_resource
         .into_iter()

@@ -214,6 +214,20 @@ impl Moto {
         keys
     }
 
+    /// Give `user` a console password.
+    pub fn login_profile(&self, user: &str) -> &Self {
+        self.rt
+            .block_on(
+                self.iam
+                    .create_login_profile()
+                    .user_name(user)
+                    .password("Correct-horse-battery-9")
+                    .send(),
+            )
+            .expect("create-login-profile");
+        self
+    }
+
     /// The managed policies attached to `user`, as ARNs.
     pub fn attached_policies(&self, user: &str) -> Vec<String> {
         let out = self
