@@ -16,8 +16,9 @@ wasmtime::component::bindgen!({
 
 pub use runbook::runbook::clock::Instant;
 pub use runbook::runbook::iam::{
-    AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, CredentialReportRow,
-    IamError, MfaDevice, ServiceError, Tag, User, VirtualMfaDevice,
+    AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, AttachedPolicy,
+    CredentialReportRow, Group, IamError, LoginProfile, MfaDevice, ServiceError, Tag, User,
+    VirtualMfaDevice,
 };
 pub use runbook::runbook::log::Level;
 

@@ -203,7 +203,7 @@ impl Manifest {
             let names_policies = operation.resource == crate::request::Resource::UserPolicy;
             if names_policies && c.policies.is_empty() {
                 return Err(format!(
-                    "capability {} must list the policy ARNs it may attach (policies = [\"arn:aws:iam::aws:policy/...\"])",
+                    "capability {} must list the policies it may name (policies = [\"arn:aws:iam::aws:policy/NAME\"] or inline policy names)",
                     c.action
                 ));
             }
@@ -213,11 +213,19 @@ impl Manifest {
                     c.action
                 ));
             }
-            if let Some(bad) = c.policies.iter().find(|p| {
-                !(p.starts_with("arn:aws:iam::") && p.contains(":policy/") && !p.contains('*'))
-            }) {
+            // A managed policy by ARN (no wildcard), or an inline policy by
+            // name (IAM's rule for policy names).
+            let is_arn = |p: &str| {
+                p.starts_with("arn:aws:iam::") && p.contains(":policy/") && !p.contains('*')
+            };
+            let is_name = |p: &str| {
+                (1..=128).contains(&p.len())
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+            };
+            if let Some(bad) = c.policies.iter().find(|p| !is_arn(p) && !is_name(p)) {
                 return Err(format!(
-                    "capability {} lists '{}', which is not a managed policy ARN (arn:aws:iam::ACCOUNT|aws:policy/NAME, no wildcard)",
+                    "capability {} lists '{}', which is neither a managed policy ARN (arn:aws:iam::ACCOUNT|aws:policy/NAME, no wildcard) nor an inline policy name",
                     c.action,
                     printable(bad)
                 ));

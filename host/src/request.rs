@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::bindings::{
-    AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, CredentialReportRow,
-    IamError, Instant, MfaDevice, Tag, User, VirtualMfaDevice,
+    AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, AttachedPolicy,
+    CredentialReportRow, Group, IamError, Instant, LoginProfile, MfaDevice, Tag, User,
+    VirtualMfaDevice,
 };
 
 /// How an operation's resource is scoped in a grant, and so in a policy.
@@ -25,8 +26,9 @@ pub enum Resource {
     ///
     /// [`User`]: Resource::User
     UserOwned,
-    /// A managed policy attached to a user named by an argument: user-scoped
-    /// like [`User`], and only a policy ARN the manifest lists.
+    /// A policy of a user named by an argument (a managed one by ARN, an
+    /// inline one by name): user-scoped like [`User`], and only a policy the
+    /// manifest lists.
     ///
     /// [`User`]: Resource::User
     UserPolicy,
@@ -423,6 +425,66 @@ iam_operations! {
         describe: "fetch the account's credential report".to_owned(),
         live: aws::get_credential_report,
     }
+    /// `iam:GetLoginProfile`.
+    GetLoginProfile {
+        op: "get-login-profile",
+        action: "iam:GetLoginProfile",
+        mutates: false,
+        resource: User(user_name),
+        fn get_login_profile(user_name: String) -> Option<LoginProfile>,
+        describe: format!("look up the console password of {user_name}"),
+        live: aws::get_login_profile,
+    }
+    /// `iam:DeleteLoginProfile`.
+    DeleteLoginProfile {
+        op: "delete-login-profile",
+        action: "iam:DeleteLoginProfile",
+        mutates: true,
+        resource: User(user_name),
+        fn delete_login_profile(user_name: String) -> Applied,
+        describe: format!("delete the console password of user {user_name}"),
+        live: aws::delete_login_profile,
+    }
+    /// `iam:ListAttachedUserPolicies`.
+    ListAttachedUserPolicies {
+        op: "list-attached-user-policies",
+        action: "iam:ListAttachedUserPolicies",
+        mutates: false,
+        resource: User(user_name),
+        fn list_attached_user_policies(user_name: String) -> Vec<AttachedPolicy>,
+        describe: format!("list the managed policies of {user_name}"),
+        live: aws::list_attached_user_policies,
+    }
+    /// `iam:ListUserPolicies`.
+    ListUserPolicies {
+        op: "list-user-policies",
+        action: "iam:ListUserPolicies",
+        mutates: false,
+        resource: User(user_name),
+        fn list_user_policies(user_name: String) -> Vec<String>,
+        describe: format!("list the inline policies of {user_name}"),
+        live: aws::list_user_policies,
+    }
+    /// `iam:PutUserPolicy`.
+    PutUserPolicy {
+        op: "put-user-policy",
+        action: "iam:PutUserPolicy",
+        mutates: true,
+        resource: UserPolicy(user_name, policy_name),
+        fn put_user_policy(user_name: String, policy_name: String, document: String) -> Applied,
+        describe: format!("put inline policy {policy_name} on user {user_name}: {document}"),
+        live: aws::put_user_policy,
+    }
+    /// `iam:ListGroupsForUser`.
+    ListGroupsForUser {
+        op: "list-groups-for-user",
+        action: "iam:ListGroupsForUser",
+        mutates: false,
+        resource: User(user_name),
+        fn list_groups_for_user(user_name: String) -> Vec<Group>,
+        describe: format!("list the groups of {user_name}"),
+        live: aws::list_groups_for_user,
+    }
 }
 
 impl Request {
@@ -478,6 +540,14 @@ pub enum Response {
     AccessKeyLastUsed(AccessKeyLastUsed),
     /// For `get-credential-report`.
     CredentialReport(Vec<CredentialReportRow>),
+    /// For `get-login-profile`.
+    LoginProfile(Option<LoginProfile>),
+    /// For `list-attached-user-policies`.
+    AttachedPolicies(Vec<AttachedPolicy>),
+    /// For lists of names (`list-user-policies`).
+    Names(Vec<String>),
+    /// For `list-groups-for-user`.
+    Groups(Vec<Group>),
 }
 
 impl Response {
@@ -492,6 +562,10 @@ impl Response {
             Response::AccessKeys(k) => serde_json::to_value(k),
             Response::AccessKeyLastUsed(u) => serde_json::to_value(u),
             Response::CredentialReport(r) => serde_json::to_value(r),
+            Response::LoginProfile(p) => serde_json::to_value(p),
+            Response::AttachedPolicies(p) => serde_json::to_value(p),
+            Response::Names(n) => serde_json::to_value(n),
+            Response::Groups(g) => serde_json::to_value(g),
         };
         v.expect("generated WIT types always serialize")
     }
@@ -536,6 +610,10 @@ response_types! {
     Vec<AccessKey> => AccessKeys,
     AccessKeyLastUsed => AccessKeyLastUsed,
     Vec<CredentialReportRow> => CredentialReport,
+    Option<LoginProfile> => LoginProfile,
+    Vec<AttachedPolicy> => AttachedPolicies,
+    Vec<String> => Names,
+    Vec<Group> => Groups,
 }
 
 /// A wait: done (recorded as `null`).

@@ -71,8 +71,9 @@ pub mod iam {
     use super::wit::iam as raw;
 
     pub use raw::{
-        AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus,
-        CredentialReportRow, IamError, MfaDevice, ServiceError, Tag, User, VirtualMfaDevice,
+        AccessKey, AccessKeyLastUsed, AccessKeyStatus, Applied, AssignmentStatus, AttachedPolicy,
+        CredentialReportRow, Group, IamError, LoginProfile, MfaDevice, ServiceError, Tag, User,
+        VirtualMfaDevice,
     };
 
     /// `iam:GetUser`: the named user, or [`IamError::NoSuchEntity`].
@@ -158,6 +159,44 @@ pub mod iam {
     /// IAM calls whatever the account's size).
     pub fn get_credential_report() -> Result<Vec<CredentialReportRow>, IamError> {
         raw::get_credential_report()
+    }
+
+    /// `iam:GetLoginProfile`: the user's console password as IAM describes
+    /// it (never the password), or `None` if the user has none.
+    pub fn get_login_profile(user_name: &str) -> Result<Option<LoginProfile>, IamError> {
+        raw::get_login_profile(user_name)
+    }
+
+    /// `iam:DeleteLoginProfile`: remove the user's console password.
+    /// [`Applied::Planned`] in a dry run.
+    pub fn delete_login_profile(user_name: &str) -> Result<Applied, IamError> {
+        raw::delete_login_profile(user_name)
+    }
+
+    /// `iam:ListAttachedUserPolicies`: the managed policies attached to the user.
+    pub fn list_attached_user_policies(user_name: &str) -> Result<Vec<AttachedPolicy>, IamError> {
+        raw::list_attached_user_policies(user_name)
+    }
+
+    /// `iam:ListUserPolicies`: the names of the user's inline policies.
+    pub fn list_user_policies(user_name: &str) -> Result<Vec<String>, IamError> {
+        raw::list_user_policies(user_name)
+    }
+
+    /// `iam:PutUserPolicy`: add or replace inline policy `policy_name` of the
+    /// user with `document` (JSON). The manifest must list the name in the
+    /// capability's `policies`. [`Applied::Planned`] in a dry run.
+    pub fn put_user_policy(
+        user_name: &str,
+        policy_name: &str,
+        document: &str,
+    ) -> Result<Applied, IamError> {
+        raw::put_user_policy(user_name, policy_name, document)
+    }
+
+    /// `iam:ListGroupsForUser`: the groups the user is in.
+    pub fn list_groups_for_user(user_name: &str) -> Result<Vec<Group>, IamError> {
+        raw::list_groups_for_user(user_name)
     }
 
     impl Applied {
@@ -267,6 +306,31 @@ pub struct Instant {
     pub seconds: u64,
     /// Nanoseconds past `seconds`.
     pub nanoseconds: u32,
+}
+
+impl Instant {
+    /// The time as RFC 3339 UTC, to the second (`2026-11-25T22:08:43Z`): for
+    /// tags and policy conditions (`aws:TokenIssueTime`).
+    pub fn to_rfc3339(&self) -> String {
+        let days = (self.seconds / 86_400) as i64;
+        let rem = self.seconds % 86_400;
+        // Days to a civil date (Howard Hinnant's `civil_from_days`).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            rem / 3_600,
+            rem % 3_600 / 60,
+            rem % 60
+        )
+    }
 }
 
 /// The parameters the operator gave, as declared in the runbook's manifest.
@@ -461,6 +525,18 @@ mod tests {
         assert!(!iam::is_virtual_serial(key));
         assert!(!iam::is_fido_serial("GAHT12345678"));
         assert!(!iam::is_fido_serial("arn:aws:iam::123456789012:mfa/alice"));
+    }
+
+    #[test]
+    fn instants_format_as_rfc3339_utc() {
+        let at = |seconds| Instant {
+            seconds,
+            nanoseconds: 0,
+        };
+        assert_eq!(at(0).to_rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400).to_rfc3339(), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_795_649_130).to_rfc3339(), "2026-11-25T23:25:30Z");
+        assert_eq!(at(4_102_444_799).to_rfc3339(), "2099-12-31T23:59:59Z");
     }
 
     #[test]

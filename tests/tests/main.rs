@@ -22,6 +22,9 @@ mod quarantine;
 /// The MFA audit runbook over an account of 1,000 users.
 mod mfa_audit;
 
+/// The user lockout runbook end to end, with a bystander.
+mod lockout;
+
 /// Recorded journals replayed offline, and their transcripts.
 mod fixtures;
 

@@ -20,6 +20,8 @@ pub struct DryRun<B> {
     /// Access key id -> the status a planned update gave it.
     key_status: HashMap<String, AccessKeyStatus>,
     deleted_keys: HashSet<String>,
+    /// Users whose console password a planned change deleted (lowercase).
+    no_login: HashSet<String>,
 }
 
 impl<B: Backend> DryRun<B> {
@@ -31,6 +33,7 @@ impl<B: Backend> DryRun<B> {
             deleted: HashSet::new(),
             key_status: HashMap::new(),
             deleted_keys: HashSet::new(),
+            no_login: HashSet::new(),
         }
     }
 }
@@ -132,11 +135,26 @@ impl<B> DryRun<B> {
                 }
                 other => Ok(other),
             },
+            Request::DeleteLoginProfile { user_name } => {
+                self.no_login.insert(user_name.to_lowercase());
+                Ok(Response::Planned)
+            }
+            Request::GetLoginProfile { user_name }
+                if self.no_login.contains(&user_name.to_lowercase()) =>
+            {
+                Ok(Response::LoginProfile(None))
+            }
             // Planned; no read the host offers shows their effect.
-            Request::AttachUserPolicy { .. } | Request::TagUser { .. } => Ok(response),
+            Request::AttachUserPolicy { .. }
+            | Request::TagUser { .. }
+            | Request::PutUserPolicy { .. } => Ok(response),
             Request::GetUser { .. }
             | Request::GetAccessKeyLastUsed { .. }
             | Request::GetCredentialReport { .. }
+            | Request::GetLoginProfile { .. }
+            | Request::ListAttachedUserPolicies { .. }
+            | Request::ListUserPolicies { .. }
+            | Request::ListGroupsForUser { .. }
             | Request::ClockNow
             | Request::ClockSleep { .. } => Ok(response),
         }

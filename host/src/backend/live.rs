@@ -23,8 +23,9 @@ use aws_sdk_iam::types::{AssignmentStatusType, StatusType};
 
 use crate::backend::{Answer, Backend};
 use crate::bindings::{
-    AccessKey, AccessKeyLastUsed, AccessKeyStatus, AssignmentStatus, CredentialReportRow, IamError,
-    Instant, MfaDevice, ServiceError, Tag, User, VirtualMfaDevice,
+    AccessKey, AccessKeyLastUsed, AccessKeyStatus, AssignmentStatus, AttachedPolicy,
+    CredentialReportRow, Group, IamError, Instant, LoginProfile, MfaDevice, ServiceError, Tag,
+    User, VirtualMfaDevice,
 };
 use crate::request::{CallResult, Request, Response};
 
@@ -584,6 +585,111 @@ pub(crate) fn parse_credential_report(
         });
     }
     Ok(rows)
+}
+
+/// `iam:GetLoginProfile`: none when IAM says there is none.
+pub(crate) async fn get_login_profile(c: &Client, user_name: &str) -> CallResult {
+    match c.get_login_profile().user_name(user_name).send().await {
+        Ok(out) => Ok(Response::LoginProfile(out.login_profile().map(|p| {
+            LoginProfile {
+                user_name: p.user_name().to_owned(),
+                create_date: date(p.create_date()),
+                password_reset_required: p.password_reset_required(),
+            }
+        }))),
+        Err(e) => match map_error(e) {
+            IamError::NoSuchEntity(_) => Ok(Response::LoginProfile(None)),
+            other => Err(other),
+        },
+    }
+}
+
+/// `iam:DeleteLoginProfile`.
+pub(crate) async fn delete_login_profile(c: &Client, user_name: &str) -> CallResult {
+    c.delete_login_profile()
+        .user_name(user_name)
+        .send()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Done)
+}
+
+/// `iam:ListAttachedUserPolicies`, every page.
+pub(crate) async fn list_attached_user_policies(c: &Client, user_name: &str) -> CallResult {
+    let policies = c
+        .list_attached_user_policies()
+        .user_name(user_name)
+        .max_items(PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::AttachedPolicies(
+        policies
+            .iter()
+            .map(|p| AttachedPolicy {
+                policy_name: p.policy_name().unwrap_or_default().to_owned(),
+                policy_arn: p.policy_arn().unwrap_or_default().to_owned(),
+            })
+            .collect(),
+    ))
+}
+
+/// `iam:ListUserPolicies`, every page: inline policy names.
+pub(crate) async fn list_user_policies(c: &Client, user_name: &str) -> CallResult {
+    let names = c
+        .list_user_policies()
+        .user_name(user_name)
+        .max_items(PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Names(names))
+}
+
+/// `iam:PutUserPolicy`.
+pub(crate) async fn put_user_policy(
+    c: &Client,
+    user_name: &str,
+    policy_name: &str,
+    document: &str,
+) -> CallResult {
+    c.put_user_policy()
+        .user_name(user_name)
+        .policy_name(policy_name)
+        .policy_document(document)
+        .send()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Done)
+}
+
+/// `iam:ListGroupsForUser`, every page.
+pub(crate) async fn list_groups_for_user(c: &Client, user_name: &str) -> CallResult {
+    let groups = c
+        .list_groups_for_user()
+        .user_name(user_name)
+        .max_items(PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Groups(
+        groups
+            .iter()
+            .map(|g| Group {
+                group_name: g.group_name().to_owned(),
+                arn: g.arn().to_owned(),
+            })
+            .collect(),
+    ))
 }
 
 #[cfg(test)]

@@ -140,7 +140,9 @@ fn document(grant: &Grant, account: &str) -> serde_json::Value {
                 "Action": actions,
                 "Resource": if resource.len() == 1 { json!(resource[0]) } else { json!(resource) },
             });
-            if !policies.is_empty() {
+            // Managed policies can be pinned by IAM itself; inline policy
+            // names have no condition key: the host alone holds those.
+            if !policies.is_empty() && policies.iter().all(|p| p.starts_with("arn:")) {
                 statement["Condition"] = json!({ "ArnEquals": { "iam:PolicyARN": policies } });
             }
             statement

@@ -100,7 +100,7 @@ impl Runbook for AccessKeyQuarantine {
         outcome = outcome.changed(format!("{verb} {QUARANTINE} to {user}"));
 
         // 5. The mark.
-        let now = utc(runbook_sdk::now().seconds);
+        let now = runbook_sdk::now().to_rfc3339();
         let tag = Tag {
             key: "runbook:quarantined".to_owned(),
             value: now.clone(),
@@ -157,28 +157,6 @@ impl Runbook for AccessKeyQuarantine {
                 "detach {QUARANTINE} from '{user}' once the user is cleared"
             )))
     }
-}
-
-/// `seconds` since the epoch as RFC 3339 UTC (`2026-11-25T22:08:43Z`).
-fn utc(seconds: u64) -> String {
-    let days = (seconds / 86_400) as i64;
-    let rem = seconds % 86_400;
-    // Days to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
 }
 
 runbook_sdk::runbook!(AccessKeyQuarantine);

@@ -228,6 +228,74 @@ impl Moto {
         self
     }
 
+    /// Whether `user` has a console password.
+    pub fn has_login_profile(&self, user: &str) -> bool {
+        self.rt
+            .block_on(self.iam.get_login_profile().user_name(user).send())
+            .is_ok()
+    }
+
+    /// Put `user` in group `group` (created if needed).
+    pub fn in_group(&self, user: &str, group: &str) -> &Self {
+        let _ = self
+            .rt
+            .block_on(self.iam.create_group().group_name(group).send());
+        self.rt
+            .block_on(
+                self.iam
+                    .add_user_to_group()
+                    .group_name(group)
+                    .user_name(user)
+                    .send(),
+            )
+            .expect("add-user-to-group");
+        self
+    }
+
+    /// The groups of `user`, by name.
+    pub fn groups_of(&self, user: &str) -> Vec<String> {
+        let out = self
+            .rt
+            .block_on(self.iam.list_groups_for_user().user_name(user).send())
+            .expect("list-groups-for-user");
+        out.groups()
+            .iter()
+            .map(|g| g.group_name().to_owned())
+            .collect()
+    }
+
+    /// The document of `user`'s inline policy `name`, if there is one.
+    pub fn inline_policy(&self, user: &str, name: &str) -> Option<String> {
+        let out = self
+            .rt
+            .block_on(
+                self.iam
+                    .get_user_policy()
+                    .user_name(user)
+                    .policy_name(name)
+                    .send(),
+            )
+            .ok()?;
+        // IAM returns policy documents URL-encoded.
+        let encoded = out.policy_document().as_bytes();
+        let mut decoded = Vec::with_capacity(encoded.len());
+        let mut i = 0;
+        while i < encoded.len() {
+            match (encoded[i], encoded.get(i + 1..i + 3)) {
+                (b'%', Some(hex)) => {
+                    let hex = std::str::from_utf8(hex).expect("ASCII hex");
+                    decoded.push(u8::from_str_radix(hex, 16).expect("a %XX escape"));
+                    i += 3;
+                }
+                (b, _) => {
+                    decoded.push(b);
+                    i += 1;
+                }
+            }
+        }
+        Some(String::from_utf8(decoded).expect("a UTF-8 document"))
+    }
+
     /// The managed policies attached to `user`, as ARNs.
     pub fn attached_policies(&self, user: &str) -> Vec<String> {
         let out = self

@@ -10,7 +10,7 @@ pub struct Scenario {
     pub name: &'static str,
     /// The runbook it runs.
     pub runbook: &'static str,
-    /// The user the recovery is for.
+    /// The user the run is for (empty: a runbook without a user, the audit).
     pub user: &'static str,
     /// Extra `runbook run` flags.
     pub flags: &'static [&'static str],
@@ -127,6 +127,33 @@ pub const ALL: &[Scenario] = &[
         setup: |m| {
             m.user("alice");
             m.access_key("alice");
+        },
+    },
+    Scenario {
+        runbook: "user-lockout",
+        name: "lockout-with-bystander",
+        user: "locked",
+        flags: &["--yes"],
+        exit_code: 0,
+        setup: |m| {
+            for user in ["locked", "alice"] {
+                m.user(user).login_profile(user).in_group(user, "devs");
+                m.access_key(user);
+            }
+        },
+    },
+    Scenario {
+        runbook: "mfa-audit",
+        name: "audit-console-users",
+        user: "",
+        flags: &["--yes"],
+        exit_code: 0,
+        setup: |m| {
+            m.user("exposed").login_profile("exposed");
+            m.user("guarded").login_profile("guarded");
+            let (serial, _) = m.virtual_device("guarded");
+            m.enable("guarded", &serial);
+            m.user("api-only");
         },
     },
 ];

@@ -1,0 +1,130 @@
+//! user-lockout end to end against moto (AWS's managed policies loaded), with
+//! a bystander: the user can do nothing more, the bystander everything it
+//! could; nothing is deleted but the console password.
+
+use runbook_host::journal::{CallOutcome, Journal};
+
+use crate::support::moto::Moto;
+use crate::support::{run, run_against, runbook_spec, text};
+
+const DENY_ALL: &str = "arn:aws:iam::aws:policy/AWSDenyAll";
+const DENY_SESSIONS: &str = "runbook-deny-sessions-before";
+
+/// `locked` and bystander `alice`, each with a console password and keys,
+/// both in group `devs`.
+fn world(moto: &Moto) {
+    for user in ["locked", "alice"] {
+        moto.user(user).login_profile(user).in_group(user, "devs");
+        moto.access_key(user);
+    }
+    moto.access_key("locked");
+}
+
+#[test]
+fn a_locked_out_user_can_do_nothing_and_a_bystander_everything_it_could() {
+    let moto = Moto::start_with_managed_policies();
+    world(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.jsonl");
+    let out = run_against(&moto, "user-lockout", "locked", &path, &["--yes"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+
+    assert!(!moto.has_login_profile("locked"));
+    let keys = moto.access_keys("locked");
+    assert_eq!(keys.len(), 2, "keys kept");
+    assert!(keys.iter().all(|(_, s)| s == "Inactive"), "{keys:?}");
+    assert_eq!(moto.attached_policies("locked"), [DENY_ALL]);
+    let document = moto
+        .inline_policy("locked", DENY_SESSIONS)
+        .expect("the session policy");
+    assert!(document.contains("aws:TokenIssueTime"), "{document}");
+    assert_eq!(moto.groups_of("locked"), ["devs"], "groups unchanged");
+
+    assert!(moto.has_login_profile("alice"));
+    assert!(moto.access_keys("alice").iter().all(|(_, s)| s == "Active"));
+    assert!(moto.attached_policies("alice").is_empty());
+    assert_eq!(moto.inline_policy("alice", DENY_SESSIONS), None);
+    assert_eq!(moto.groups_of("alice"), ["devs"]);
+
+    // The outcome says how to undo each step, and what it found.
+    assert!(stdout.contains("to undo"), "{stdout}");
+    assert!(stdout.contains("is in group devs"), "{stdout}");
+
+    // The replay writes the same session policy: its time is the recorded clock's.
+    let replay = run(&["replay", path.to_str().unwrap()]);
+    assert_eq!(replay.status.code(), Some(0), "{:?}", text(&replay));
+}
+
+#[test]
+fn a_lockout_dry_run_plans_every_step_and_changes_nothing() {
+    let moto = Moto::start_with_managed_policies();
+    world(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dry.jsonl");
+    let out = run_against(&moto, "user-lockout", "locked", &path, &["--dry-run"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("dry run: 'locked' would be locked out"),
+        "{stdout}"
+    );
+    assert!(moto.has_login_profile("locked"));
+    assert!(
+        moto.access_keys("locked")
+            .iter()
+            .all(|(_, s)| s == "Active")
+    );
+    assert!(moto.attached_policies("locked").is_empty());
+    let j = Journal::read(&path).unwrap();
+    let planned: Vec<&str> = j
+        .calls()
+        .filter(|(_, e)| e.outcome == CallOutcome::Planned)
+        .map(|(c, _)| c.request.op())
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            "delete-login-profile",
+            "update-access-key",
+            "update-access-key",
+            "put-user-policy",
+            "attach-user-policy"
+        ]
+    );
+}
+
+#[test]
+fn policies_a_manifest_does_not_list_and_another_users_password_are_denied() {
+    let moto = Moto::start_with_managed_policies();
+    world(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.jsonl");
+    let out = run_against(
+        &moto,
+        &runbook_spec("hostile-policies"),
+        "locked",
+        &path,
+        &["--yes"],
+    );
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for attempt in ["admin", "backdoor", "alice"] {
+        assert!(
+            stdout.contains(&format!("{attempt}: access denied: the runbook's grant")),
+            "{attempt}: {stdout}"
+        );
+    }
+    assert!(moto.attached_policies("locked").is_empty());
+    assert_eq!(moto.inline_policy("locked", "backdoor"), None);
+    assert!(moto.has_login_profile("alice"));
+}
+
+#[test]
+fn the_lockout_policy_is_valid_iam_json_pinned_to_its_managed_policy() {
+    let out = run(&["policy", "user-lockout", "--user", "locked"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
+    insta::assert_json_snapshot!("user_lockout_policy", doc);
+}
