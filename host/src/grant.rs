@@ -91,18 +91,27 @@ impl OperatorPolicy {
     }
 }
 
-/// What the host has seen so far: which user each MFA serial was attached to.
+/// What the host has seen so far: which user each MFA serial and access key
+/// belongs to (one owner each: the latest listing wins), and which groups
+/// each user is in.
 #[derive(Debug, Default)]
 pub struct Observed {
     owners: HashMap<String, String>,
+    /// (group, user in lowercase).
+    members: std::collections::HashSet<(String, String)>,
 }
 
 impl Observed {
-    /// Whether this run saw `serial` attached to `user`.
-    pub fn owned_by(&self, serial: &str, user: &str) -> bool {
+    /// Whether this run saw `id` (a serial, a key id, a group) belong to
+    /// `user`. Group names cannot hold `:`, so they never pass for a serial
+    /// ARN; IAM checks a key id against its user itself.
+    pub fn owned_by(&self, id: &str, user: &str) -> bool {
         self.owners
-            .get(serial)
+            .get(id)
             .is_some_and(|owner| owner.eq_ignore_ascii_case(user))
+            || self
+                .members
+                .contains(&(id.to_owned(), user.to_ascii_lowercase()))
     }
 
     /// Learn from a successful answer.
@@ -126,6 +135,12 @@ impl Observed {
                 {
                     self.owners
                         .insert(k.access_key_id.clone(), k.user_name.clone());
+                }
+            }
+            (Request::ListGroupsForUser { user_name }, Response::Groups(groups)) => {
+                for g in groups {
+                    self.members
+                        .insert((g.group_name.clone(), user_name.to_ascii_lowercase()));
                 }
             }
             (Request::ListVirtualMfaDevices { .. }, Response::VirtualMfaDevices(devices)) => {

@@ -485,6 +485,56 @@ iam_operations! {
         describe: format!("list the groups of {user_name}"),
         live: aws::list_groups_for_user,
     }
+    /// `iam:RemoveUserFromGroup`.
+    RemoveUserFromGroup {
+        op: "remove-user-from-group",
+        action: "iam:RemoveUserFromGroup",
+        mutates: true,
+        resource: UserOwned(user_name, group_name),
+        fn remove_user_from_group(user_name: String, group_name: String) -> Applied,
+        describe: format!("remove user {user_name} from group {group_name}"),
+        live: aws::remove_user_from_group,
+    }
+    /// `iam:DetachUserPolicy`.
+    DetachUserPolicy {
+        op: "detach-user-policy",
+        action: "iam:DetachUserPolicy",
+        mutates: true,
+        resource: UserPolicy(user_name, policy_arn),
+        fn detach_user_policy(user_name: String, policy_arn: String) -> Applied,
+        describe: format!("detach policy {policy_arn} from user {user_name}"),
+        live: aws::detach_user_policy,
+    }
+    /// `iam:DeleteUserPolicy`.
+    DeleteUserPolicy {
+        op: "delete-user-policy",
+        action: "iam:DeleteUserPolicy",
+        mutates: true,
+        resource: UserPolicy(user_name, policy_name),
+        fn delete_user_policy(user_name: String, policy_name: String) -> Applied,
+        describe: format!("delete inline policy {policy_name} of user {user_name}"),
+        live: aws::delete_user_policy,
+    }
+    /// `iam:ListUsers`.
+    ListUsers {
+        op: "list-users",
+        action: "iam:ListUsers",
+        mutates: false,
+        resource: Account(),
+        fn list_users() -> Vec<User>,
+        describe: "list every user of the account".to_owned(),
+        live: aws::list_users,
+    }
+    /// `iam:ListUserTags`.
+    ListUserTags {
+        op: "list-user-tags",
+        action: "iam:ListUserTags",
+        mutates: false,
+        resource: User(user_name),
+        fn list_user_tags(user_name: String) -> Vec<Tag>,
+        describe: format!("list the tags of {user_name}"),
+        live: aws::list_user_tags,
+    }
 }
 
 impl Request {
@@ -548,6 +598,10 @@ pub enum Response {
     Names(Vec<String>),
     /// For `list-groups-for-user`.
     Groups(Vec<Group>),
+    /// For `list-users`.
+    Users(Vec<User>),
+    /// For `list-user-tags`.
+    Tags(Vec<Tag>),
 }
 
 impl Response {
@@ -566,6 +620,8 @@ impl Response {
             Response::AttachedPolicies(p) => serde_json::to_value(p),
             Response::Names(n) => serde_json::to_value(n),
             Response::Groups(g) => serde_json::to_value(g),
+            Response::Users(u) => serde_json::to_value(u),
+            Response::Tags(t) => serde_json::to_value(t),
         };
         v.expect("generated WIT types always serialize")
     }
@@ -614,6 +670,8 @@ response_types! {
     Vec<AttachedPolicy> => AttachedPolicies,
     Vec<String> => Names,
     Vec<Group> => Groups,
+    Vec<User> => Users,
+    Vec<Tag> => Tags,
 }
 
 /// A wait: done (recorded as `null`).

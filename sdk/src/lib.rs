@@ -199,6 +199,34 @@ pub mod iam {
         raw::list_groups_for_user(user_name)
     }
 
+    /// `iam:RemoveUserFromGroup`: only from a group this run saw the user in
+    /// ([`list_groups_for_user`] first). [`Applied::Planned`] in a dry run.
+    pub fn remove_user_from_group(user_name: &str, group_name: &str) -> Result<Applied, IamError> {
+        raw::remove_user_from_group(user_name, group_name)
+    }
+
+    /// `iam:DetachUserPolicy`: detach a managed policy the manifest lists.
+    /// [`Applied::Planned`] in a dry run.
+    pub fn detach_user_policy(user_name: &str, policy_arn: &str) -> Result<Applied, IamError> {
+        raw::detach_user_policy(user_name, policy_arn)
+    }
+
+    /// `iam:DeleteUserPolicy`: delete an inline policy the manifest lists.
+    /// [`Applied::Planned`] in a dry run.
+    pub fn delete_user_policy(user_name: &str, policy_name: &str) -> Result<Applied, IamError> {
+        raw::delete_user_policy(user_name, policy_name)
+    }
+
+    /// `iam:ListUsers`: every user of the account.
+    pub fn list_users() -> Result<Vec<User>, IamError> {
+        raw::list_users()
+    }
+
+    /// `iam:ListUserTags`: the user's tags.
+    pub fn list_user_tags(user_name: &str) -> Result<Vec<Tag>, IamError> {
+        raw::list_user_tags(user_name)
+    }
+
     impl Applied {
         /// `done` or `planned`: the past tense for a change IAM made, the
         /// conditional for one a dry run only planned (e.g.

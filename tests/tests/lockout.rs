@@ -128,3 +128,69 @@ fn the_lockout_policy_is_valid_iam_json_pinned_to_its_managed_policy() {
     let doc: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
     insta::assert_json_snapshot!("user_lockout_policy", doc);
 }
+
+#[test]
+fn groups_tags_users_and_policy_removal_work_and_another_users_are_denied() {
+    let moto = Moto::start_with_managed_policies();
+    world(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    // Lock out first: there is a deny-all and a session policy to remove.
+    let locked = dir.path().join("lockout.jsonl");
+    let out = run_against(&moto, "user-lockout", "locked", &locked, &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+
+    let spec = runbook_spec("groups-and-tags");
+    let dry = dir.path().join("dry.jsonl");
+    let out = run_against(
+        &moto,
+        &spec,
+        "locked",
+        &dry,
+        &["--group", "devs", "--dry-run"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("would tag"), "{stdout}");
+    assert_eq!(
+        moto.groups_of("locked"),
+        ["devs"],
+        "a dry run changes nothing"
+    );
+    assert_eq!(moto.attached_policies("locked"), [DENY_ALL]);
+
+    let path = dir.path().join("run.jsonl");
+    let out = run_against(&moto, &spec, "locked", &path, &["--group", "devs", "--yes"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("2 user(s); locked had 0 tag(s); tagged"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("alice tag: access denied: the runbook's grant"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("alice group: access denied: the runbook's grant"),
+        "{stdout}"
+    );
+    assert!(moto.groups_of("locked").is_empty());
+    assert!(moto.attached_policies("locked").is_empty());
+    assert_eq!(moto.inline_policy("locked", DENY_SESSIONS), None);
+    assert_eq!(
+        moto.tags_of("locked"),
+        [("runbook:reviewed".to_owned(), "yes".to_owned())]
+    );
+    assert_eq!(moto.groups_of("alice"), ["devs"], "alice keeps her group");
+    assert!(moto.tags_of("alice").is_empty());
+
+    let j = Journal::read(&path).unwrap();
+    let denied: Vec<&str> = j
+        .calls()
+        .filter(|(_, e)| matches!(e.outcome, CallOutcome::Denied { .. }))
+        .map(|(c, _)| c.request.op())
+        .collect();
+    assert_eq!(denied, ["tag-user", "remove-user-from-group"]);
+    let replay = run(&["replay", path.to_str().unwrap(), "--runbook", &spec]);
+    assert_eq!(replay.status.code(), Some(0), "{:?}", text(&replay));
+}

@@ -147,7 +147,10 @@ impl<B> DryRun<B> {
             // Planned; no read the host offers shows their effect.
             Request::AttachUserPolicy { .. }
             | Request::TagUser { .. }
-            | Request::PutUserPolicy { .. } => Ok(response),
+            | Request::PutUserPolicy { .. }
+            | Request::RemoveUserFromGroup { .. }
+            | Request::DetachUserPolicy { .. }
+            | Request::DeleteUserPolicy { .. } => Ok(response),
             Request::GetUser { .. }
             | Request::GetAccessKeyLastUsed { .. }
             | Request::GetCredentialReport { .. }
@@ -155,6 +158,8 @@ impl<B> DryRun<B> {
             | Request::ListAttachedUserPolicies { .. }
             | Request::ListUserPolicies { .. }
             | Request::ListGroupsForUser { .. }
+            | Request::ListUsers { .. }
+            | Request::ListUserTags { .. }
             | Request::ClockNow
             | Request::ClockSleep { .. } => Ok(response),
         }

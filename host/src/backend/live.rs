@@ -692,6 +692,97 @@ pub(crate) async fn list_groups_for_user(c: &Client, user_name: &str) -> CallRes
     ))
 }
 
+/// `iam:RemoveUserFromGroup`.
+pub(crate) async fn remove_user_from_group(
+    c: &Client,
+    user_name: &str,
+    group_name: &str,
+) -> CallResult {
+    c.remove_user_from_group()
+        .user_name(user_name)
+        .group_name(group_name)
+        .send()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Done)
+}
+
+/// `iam:DetachUserPolicy`.
+pub(crate) async fn detach_user_policy(
+    c: &Client,
+    user_name: &str,
+    policy_arn: &str,
+) -> CallResult {
+    c.detach_user_policy()
+        .user_name(user_name)
+        .policy_arn(policy_arn)
+        .send()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Done)
+}
+
+/// `iam:DeleteUserPolicy`.
+pub(crate) async fn delete_user_policy(
+    c: &Client,
+    user_name: &str,
+    policy_name: &str,
+) -> CallResult {
+    c.delete_user_policy()
+        .user_name(user_name)
+        .policy_name(policy_name)
+        .send()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Done)
+}
+
+/// `iam:ListUsers`, every page.
+pub(crate) async fn list_users(c: &Client) -> CallResult {
+    let users = c
+        .list_users()
+        .max_items(PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Users(
+        users
+            .iter()
+            .map(|u| User {
+                user_name: u.user_name().to_owned(),
+                user_id: u.user_id().to_owned(),
+                arn: u.arn().to_owned(),
+                create_date: date(u.create_date()),
+            })
+            .collect(),
+    ))
+}
+
+/// `iam:ListUserTags`, every page.
+pub(crate) async fn list_user_tags(c: &Client, user_name: &str) -> CallResult {
+    let tags = c
+        .list_user_tags()
+        .user_name(user_name)
+        .max_items(PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(map_error)?;
+    Ok(Response::Tags(
+        tags.iter()
+            .map(|t| Tag {
+                key: t.key().to_owned(),
+                value: t.value().to_owned(),
+            })
+            .collect(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
