@@ -225,6 +225,46 @@ fn newest_mtime(path: &Path) -> Option<SystemTime> {
 /// (and hashes, parses, compiles) before it knows the file is a runbook.
 pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
 
+/// Build the runbook crate in `dir` (a `runbook.toml` beside a `Cargo.toml`,
+/// as `runbook new` writes) for wasm32-wasip2 into `dir/target`, and return
+/// its component. Cargo decides whether anything needs building.
+pub fn build_crate(dir: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
+    #[derive(serde::Deserialize)]
+    struct CargoToml {
+        package: Package,
+    }
+    #[derive(serde::Deserialize)]
+    struct Package {
+        name: String,
+    }
+    let shown = printable_path(dir);
+    let cargo_toml = std::fs::read_to_string(dir.join("Cargo.toml"))
+        .with_context(|| format!("cannot read {shown}/Cargo.toml"))?;
+    let package: CargoToml = toml::from_str(&cargo_toml).map_err(|e| {
+        anyhow::anyhow!("{shown}/Cargo.toml has no [package] name: {}", e.message())
+    })?;
+    ensure_target(say)?;
+    say(&format!(
+        "building runbook crate {shown} (cargo build --release --target {TARGET})"
+    ));
+    let target_dir = dir.join("target");
+    let status = Command::new(cargo())
+        .current_dir(dir)
+        .args(["build", "--release", "--quiet", "--target", TARGET])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .status()
+        .context("cannot run cargo to build the runbook; is the Rust toolchain installed?")?;
+    if !status.success() {
+        bail!(
+            "building runbook crate {shown} failed ({status}); the compiler's messages are above"
+        );
+    }
+    Ok(target_dir
+        .join(TARGET)
+        .join("release")
+        .join(format!("{}.wasm", package.package.name.replace('-', "_"))))
+}
+
 /// Read a runbook given as a name (found in `project`) or a path to a `.wasm`.
 /// Returns how to name it in messages, and its bytes. The operator chooses
 /// here; for a name taken from untrusted input (a journal) use
@@ -235,6 +275,12 @@ pub fn read_runbook(
     say: &mut dyn FnMut(&str),
 ) -> anyhow::Result<(String, Vec<u8>)> {
     let as_path = Path::new(spec);
+    // A runbook crate outside the project (`runbook new` writes one).
+    if as_path.join("runbook.toml").is_file() && as_path.join("Cargo.toml").is_file() {
+        let wasm = build_crate(as_path, say)?;
+        let bytes = read_component(&wasm)?;
+        return Ok((printable_path(as_path), bytes));
+    }
     if spec.ends_with(".wasm") || spec.contains(std::path::MAIN_SEPARATOR) || as_path.is_file() {
         let bytes = read_component(as_path)?;
         return Ok((printable_path(as_path), bytes));

@@ -97,3 +97,67 @@ fn run_help_lists_the_runbooks_own_parameters() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_new_runbook_crate_outside_the_checkout_builds_and_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["new", "hello", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let crate_dir = dir.path().join("hello");
+    for f in [
+        "Cargo.toml",
+        "runbook.toml",
+        "src/lib.rs",
+        "tests/harness.rs",
+    ] {
+        assert!(crate_dir.join(f).is_file(), "{f}");
+    }
+    // Not twice.
+    let again = run(&["new", "hello", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again).1.contains("exists already"),
+        "{:?}",
+        text(&again)
+    );
+    let bad = run(&["new", "Bad_Name"]);
+    assert_eq!(bad.status.code(), Some(2));
+
+    // `runbook run DIR` builds the crate and runs it like any runbook.
+    let moto = crate::support::moto::Moto::start();
+    moto.user_with_virtual("mfa-test", "mfa-test");
+    let journal = dir.path().join("run.jsonl");
+    let out = crate::support::run_against(
+        &moto,
+        crate_dir.to_str().unwrap(),
+        "mfa-test",
+        &journal,
+        &["--yes"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("'mfa-test' has 1 MFA device(s)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn list_names_every_runbook_with_its_version_and_description() {
+    let out = run(&["list"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for name in [
+        "mfa-recovery",
+        "access-key-quarantine",
+        "user-lockout",
+        "mfa-audit",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(name) && l.contains("0.1.0")),
+            "{name}: {stdout}"
+        );
+    }
+}

@@ -11,6 +11,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 pub mod out;
 
 mod inspect;
+mod list;
+mod new;
 mod params;
 mod policy;
 mod replay;
@@ -35,6 +37,8 @@ enum Command {
     Show(show::ShowArgs),
     Inspect(inspect::InspectArgs),
     Policy(policy::PolicyArgs),
+    New(new::NewArgs),
+    List(list::ListArgs),
 }
 
 /// Parse `argv` and run the subcommand; returns the exit code.
@@ -59,6 +63,8 @@ pub fn main(argv: Vec<OsString>) -> anyhow::Result<u8> {
         Command::Show(args) => show::main(args),
         Command::Inspect(args) => inspect::main(args),
         Command::Policy(_) => unreachable!("`policy` with a runbook is handled above"),
+        Command::New(args) => new::main(args),
+        Command::List(args) => list::main(args),
     }
 }
 
