@@ -149,6 +149,21 @@ impl Live {
     }
 }
 
+/// Every item of a paginated list call: IAM's largest page, every page,
+/// the first error mapped to the WIT error.
+macro_rules! all_pages {
+    ($request:expr) => {
+        $request
+            .max_items(PAGE)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(map_error)?
+    };
+}
+
 /// Items per page of a list call: IAM's maximum, so large accounts take the
 /// fewest round trips.
 const PAGE: i32 = 1000;
@@ -291,16 +306,7 @@ pub(crate) async fn get_user(c: &Client, user_name: &str) -> CallResult {
 
 /// `iam:ListMFADevices`, every page.
 pub(crate) async fn list_mfa_devices(c: &Client, user_name: &str) -> CallResult {
-    let devices = c
-        .list_mfa_devices()
-        .user_name(user_name)
-        .max_items(PAGE)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(map_error)?;
+    let devices = all_pages!(c.list_mfa_devices().user_name(user_name));
     Ok(Response::MfaDevices(
         devices
             .iter()
@@ -324,16 +330,7 @@ pub(crate) async fn list_virtual_mfa_devices(
         AssignmentStatus::Unassigned => AssignmentStatusType::Unassigned,
         AssignmentStatus::Any => AssignmentStatusType::Any,
     };
-    let devices = c
-        .list_virtual_mfa_devices()
-        .assignment_status(status)
-        .max_items(PAGE)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(map_error)?;
+    let devices = all_pages!(c.list_virtual_mfa_devices().assignment_status(status));
     Ok(Response::VirtualMfaDevices(
         devices
             .iter()
@@ -373,16 +370,7 @@ pub(crate) async fn delete_virtual_mfa_device(c: &Client, serial_number: &str) -
 
 /// `iam:ListAccessKeys`, every page: ids and status, never secrets.
 pub(crate) async fn list_access_keys(c: &Client, user_name: &str) -> CallResult {
-    let keys = c
-        .list_access_keys()
-        .user_name(user_name)
-        .max_items(PAGE)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(map_error)?;
+    let keys = all_pages!(c.list_access_keys().user_name(user_name));
     Ok(Response::AccessKeys(
         keys.iter()
             .map(|k| AccessKey {
@@ -616,16 +604,7 @@ pub(crate) async fn delete_login_profile(c: &Client, user_name: &str) -> CallRes
 
 /// `iam:ListAttachedUserPolicies`, every page.
 pub(crate) async fn list_attached_user_policies(c: &Client, user_name: &str) -> CallResult {
-    let policies = c
-        .list_attached_user_policies()
-        .user_name(user_name)
-        .max_items(PAGE)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(map_error)?;
+    let policies = all_pages!(c.list_attached_user_policies().user_name(user_name));
     Ok(Response::AttachedPolicies(
         policies
             .iter()
@@ -639,16 +618,7 @@ pub(crate) async fn list_attached_user_policies(c: &Client, user_name: &str) -> 
 
 /// `iam:ListUserPolicies`, every page: inline policy names.
 pub(crate) async fn list_user_policies(c: &Client, user_name: &str) -> CallResult {
-    let names = c
-        .list_user_policies()
-        .user_name(user_name)
-        .max_items(PAGE)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(map_error)?;
+    let names = all_pages!(c.list_user_policies().user_name(user_name));
     Ok(Response::Names(names))
 }
 
@@ -671,16 +641,7 @@ pub(crate) async fn put_user_policy(
 
 /// `iam:ListGroupsForUser`, every page.
 pub(crate) async fn list_groups_for_user(c: &Client, user_name: &str) -> CallResult {
-    let groups = c
-        .list_groups_for_user()
-        .user_name(user_name)
-        .max_items(PAGE)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(map_error)?;
+    let groups = all_pages!(c.list_groups_for_user().user_name(user_name));
     Ok(Response::Groups(
         groups
             .iter()
@@ -739,15 +700,7 @@ pub(crate) async fn delete_user_policy(
 
 /// `iam:ListUsers`, every page.
 pub(crate) async fn list_users(c: &Client) -> CallResult {
-    let users = c
-        .list_users()
-        .max_items(PAGE)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(map_error)?;
+    let users = all_pages!(c.list_users());
     Ok(Response::Users(
         users
             .iter()
@@ -763,16 +716,7 @@ pub(crate) async fn list_users(c: &Client) -> CallResult {
 
 /// `iam:ListUserTags`, every page.
 pub(crate) async fn list_user_tags(c: &Client, user_name: &str) -> CallResult {
-    let tags = c
-        .list_user_tags()
-        .user_name(user_name)
-        .max_items(PAGE)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(map_error)?;
+    let tags = all_pages!(c.list_user_tags().user_name(user_name));
     Ok(Response::Tags(
         tags.iter()
             .map(|t| Tag {
