@@ -212,7 +212,18 @@ macro_rules! iam_operations {
             /// The declaration of this call's IAM operation, or `None` for
             /// host services (the clock) that need no grant.
             pub fn operation(&self) -> Option<&'static Operation> {
-                OPERATIONS.iter().find(|o| o.op == self.op())
+                // A match, not a search of OPERATIONS: it is asked several
+                // times on every host call.
+                match self {
+                    $(Request::$variant { .. } => Some(&Operation {
+                        op: $op,
+                        action: $action,
+                        also: &[$($($also),*)?],
+                        mutates: $mutates,
+                        resource: iam_operations!(@resource $resource($($scoped),*)),
+                    }),)*
+                    Request::ClockNow | Request::ClockSleep { .. } => None,
+                }
             }
 
             /// The resource the call touches, as the grant checks it.

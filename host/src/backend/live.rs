@@ -164,6 +164,14 @@ macro_rules! all_pages {
     };
 }
 
+/// Send a change; IAM's answer to it is only success or an error.
+macro_rules! sent {
+    ($request:expr) => {{
+        $request.send().await.map_err(map_error)?;
+        Ok(Response::Done)
+    }};
+}
+
 /// Items per page of a list call: IAM's maximum, so large accounts take the
 /// fewest round trips.
 const PAGE: i32 = 1000;
@@ -349,23 +357,16 @@ pub(crate) async fn deactivate_mfa_device(
     user_name: &str,
     serial_number: &str,
 ) -> CallResult {
-    c.deactivate_mfa_device()
-        .user_name(user_name)
-        .serial_number(serial_number)
-        .send()
-        .await
-        .map_err(map_error)?;
-    Ok(Response::Done)
+    sent!(
+        c.deactivate_mfa_device()
+            .user_name(user_name)
+            .serial_number(serial_number)
+    )
 }
 
 /// `iam:DeleteVirtualMFADevice`.
 pub(crate) async fn delete_virtual_mfa_device(c: &Client, serial_number: &str) -> CallResult {
-    c.delete_virtual_mfa_device()
-        .serial_number(serial_number)
-        .send()
-        .await
-        .map_err(map_error)?;
-    Ok(Response::Done)
+    sent!(c.delete_virtual_mfa_device().serial_number(serial_number))
 }
 
 /// `iam:ListAccessKeys`, every page: ids and status, never secrets.
@@ -431,13 +432,11 @@ pub(crate) async fn delete_access_key(
     user_name: &str,
     access_key_id: &str,
 ) -> CallResult {
-    c.delete_access_key()
-        .user_name(user_name)
-        .access_key_id(access_key_id)
-        .send()
-        .await
-        .map_err(map_error)?;
-    Ok(Response::Done)
+    sent!(
+        c.delete_access_key()
+            .user_name(user_name)
+            .access_key_id(access_key_id)
+    )
 }
 
 /// `iam:AttachUserPolicy`.
@@ -446,13 +445,11 @@ pub(crate) async fn attach_user_policy(
     user_name: &str,
     policy_arn: &str,
 ) -> CallResult {
-    c.attach_user_policy()
-        .user_name(user_name)
-        .policy_arn(policy_arn)
-        .send()
-        .await
-        .map_err(map_error)?;
-    Ok(Response::Done)
+    sent!(
+        c.attach_user_policy()
+            .user_name(user_name)
+            .policy_arn(policy_arn)
+    )
 }
 
 /// `iam:TagUser`.
@@ -594,12 +591,7 @@ pub(crate) async fn get_login_profile(c: &Client, user_name: &str) -> CallResult
 
 /// `iam:DeleteLoginProfile`.
 pub(crate) async fn delete_login_profile(c: &Client, user_name: &str) -> CallResult {
-    c.delete_login_profile()
-        .user_name(user_name)
-        .send()
-        .await
-        .map_err(map_error)?;
-    Ok(Response::Done)
+    sent!(c.delete_login_profile().user_name(user_name))
 }
 
 /// `iam:ListAttachedUserPolicies`, every page.
@@ -629,14 +621,12 @@ pub(crate) async fn put_user_policy(
     policy_name: &str,
     document: &str,
 ) -> CallResult {
-    c.put_user_policy()
-        .user_name(user_name)
-        .policy_name(policy_name)
-        .policy_document(document)
-        .send()
-        .await
-        .map_err(map_error)?;
-    Ok(Response::Done)
+    sent!(
+        c.put_user_policy()
+            .user_name(user_name)
+            .policy_name(policy_name)
+            .policy_document(document)
+    )
 }
 
 /// `iam:ListGroupsForUser`, every page.
@@ -659,13 +649,11 @@ pub(crate) async fn remove_user_from_group(
     user_name: &str,
     group_name: &str,
 ) -> CallResult {
-    c.remove_user_from_group()
-        .user_name(user_name)
-        .group_name(group_name)
-        .send()
-        .await
-        .map_err(map_error)?;
-    Ok(Response::Done)
+    sent!(
+        c.remove_user_from_group()
+            .user_name(user_name)
+            .group_name(group_name)
+    )
 }
 
 /// `iam:DetachUserPolicy`.
@@ -674,13 +662,11 @@ pub(crate) async fn detach_user_policy(
     user_name: &str,
     policy_arn: &str,
 ) -> CallResult {
-    c.detach_user_policy()
-        .user_name(user_name)
-        .policy_arn(policy_arn)
-        .send()
-        .await
-        .map_err(map_error)?;
-    Ok(Response::Done)
+    sent!(
+        c.detach_user_policy()
+            .user_name(user_name)
+            .policy_arn(policy_arn)
+    )
 }
 
 /// `iam:DeleteUserPolicy`.
@@ -689,13 +675,11 @@ pub(crate) async fn delete_user_policy(
     user_name: &str,
     policy_name: &str,
 ) -> CallResult {
-    c.delete_user_policy()
-        .user_name(user_name)
-        .policy_name(policy_name)
-        .send()
-        .await
-        .map_err(map_error)?;
-    Ok(Response::Done)
+    sent!(
+        c.delete_user_policy()
+            .user_name(user_name)
+            .policy_name(policy_name)
+    )
 }
 
 /// `iam:ListUsers`, every page.
