@@ -127,6 +127,17 @@ fn the_lockout_policy_is_valid_iam_json_pinned_to_its_managed_policy() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let doc: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
     insta::assert_json_snapshot!("user_lockout_policy", doc);
+    // inspect shows a reviewer the only policies it may name.
+    let out = run(&["inspect", "user-lockout"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("only policy arn:aws:iam::aws:policy/AWSDenyAll"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("only policy runbook-deny-sessions-before"),
+        "{stdout}"
+    );
 }
 
 #[test]

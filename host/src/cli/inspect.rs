@@ -90,6 +90,10 @@ pub fn main(args: InspectArgs) -> anyhow::Result<u8> {
             printable(&c.action),
             printable(&c.resource)
         );
+        // The only policies it may name: what a reviewer must read.
+        for p in &c.policies {
+            outln!("    only policy {}", printable(p));
+        }
     }
     outln!("imports:");
     for i in &loaded.imports {
