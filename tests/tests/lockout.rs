@@ -2,7 +2,7 @@
 //! a bystander: the user can do nothing more, the bystander everything it
 //! could; nothing is deleted but the console password.
 
-use runbook_host::journal::{CallOutcome, Journal};
+use runbook_host::journal::{CallOutcome, Journal, RunOutcome};
 
 use crate::support::moto::Moto;
 use crate::support::{run, run_against, runbook_spec, text};
@@ -204,4 +204,50 @@ fn groups_tags_users_and_policy_removal_work_and_another_users_are_denied() {
     assert_eq!(denied, ["tag-user", "remove-user-from-group"]);
     let replay = run(&["replay", path.to_str().unwrap(), "--runbook", &spec]);
     assert_eq!(replay.status.code(), Some(0), "{:?}", text(&replay));
+}
+
+#[test]
+fn a_resumed_lockout_whose_password_deletion_reached_iam_finishes() {
+    use runbook_host::bindings::{IamError, LoginProfile};
+    use runbook_host::harness::Harness;
+    use runbook_host::request::{Request, Response};
+    // The killed run's deletion reached IAM; sent again on --resume, IAM
+    // answers NoSuchEntity. The lockout goes on and succeeds.
+    let run = Harness::new("user-lockout")
+        .unwrap()
+        .param("user", "locked")
+        .answer_with(|request| match request {
+            Request::ListAccessKeys { .. } => Ok(Response::AccessKeys(vec![])),
+            Request::GetLoginProfile { user_name } => {
+                Ok(Response::LoginProfile(Some(LoginProfile {
+                    user_name: user_name.clone(),
+                    create_date: "2026-01-01T00:00:00Z".into(),
+                    password_reset_required: false,
+                })))
+            }
+            Request::ListGroupsForUser { .. } => Ok(Response::Groups(vec![])),
+            Request::ListAttachedUserPolicies { .. } => Ok(Response::AttachedPolicies(vec![])),
+            Request::ListUserPolicies { .. } => Ok(Response::Names(vec![])),
+            Request::DeleteLoginProfile { .. } => Err(IamError::NoSuchEntity(
+                "Login Profile for User locked cannot be found.".into(),
+            )),
+            Request::ClockNow => Ok(Response::Instant(runbook_host::bindings::Instant {
+                seconds: 1_795_000_000,
+                nanoseconds: 0,
+            })),
+            Request::PutUserPolicy { .. } | Request::AttachUserPolicy { .. } => Ok(Response::Done),
+            other => panic!("unexpected {other:?}"),
+        })
+        .run()
+        .unwrap();
+    assert_eq!(run.exit_code, 0, "{:?}", run.outcome);
+    let RunOutcome::Succeeded { changes, .. } = &run.outcome else {
+        panic!("{:?}", run.outcome)
+    };
+    assert!(
+        changes
+            .iter()
+            .any(|c| c == "found deleted the console password of locked"),
+        "{changes:?}"
+    );
 }

@@ -63,7 +63,13 @@ impl Runbook for UserLockout {
 
         // 2. No console sign-in.
         if login.is_some() {
-            let verb = note(iam::delete_login_profile(user)?).said("deleted", "would delete");
+            let verb = match iam::delete_login_profile(user) {
+                Ok(applied) => note(applied).said("deleted", "would delete"),
+                // A resumed run sends again a deletion whose outcome the
+                // killed run never recorded: IAM says it is gone already.
+                Err(IamError::NoSuchEntity(_)) => "found deleted",
+                Err(e) => return Err(e.into()),
+            };
             outcome = outcome.changed(format!("{verb} the console password of {user}"));
             undo.push(format!(
                 "aws iam create-login-profile --user-name {user} --password-reset-required --password <new>  (the old password is gone)"
