@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod bindings;
 pub mod cache;
+pub mod embedded;
 pub mod exit;
 pub mod grant;
 pub mod harness;

@@ -1,12 +1,15 @@
-//! Finding runbooks: by name in the project's `runbooks/` workspace (built from
-//! source when the component is missing or older than its sources), or by path
-//! to a `.wasm` component.
+//! Finding runbooks. A runbook named on the command line comes from, in this
+//! order: the runbooks directory you work in (a checkout's `runbooks/`, built
+//! from source when its component is missing or older than its sources, so an
+//! author runs their change), else the runbooks embedded in the binary
+//! ([`crate::embedded`]). A path names a `.wasm` component or a runbook crate.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
 
 use crate::manifest::is_runbook_name;
 use crate::transcript::{printable, printable_path};
@@ -14,64 +17,63 @@ use crate::transcript::{printable, printable_path};
 /// The WebAssembly target runbooks are built for.
 pub const TARGET: &str = "wasm32-wasip2";
 
-/// A checkout of the project: the directory that holds `runbooks/Cargo.toml`.
+/// A runbooks directory of a checkout of the project: a cargo workspace of
+/// runbook crates (`runbooks/`, or the test runbooks of `tests/runbooks/`)
+/// whose `sdk` symlink leads to the checkout's sdk.
 #[derive(Debug, Clone)]
 pub struct Project {
+    /// The checkout's root (holds `sdk/` and the target directory).
     root: PathBuf,
+    /// The runbooks directory (the cargo workspace of runbook crates).
+    dir: PathBuf,
 }
 
 impl Project {
-    /// The project at `dir` (the checkout, or its `runbooks/` directory), or
-    /// else found from `RUNBOOK_PROJECT`, the current directory and its
-    /// parents, or the directory of the running executable and its parents.
-    pub fn find(dir: Option<&Path>) -> anyhow::Result<Project> {
+    /// The runbooks directory at `dir` (a checkout, its `runbooks/`, or another
+    /// runbooks directory of it), or else found from `RUNBOOK_PROJECT`, then
+    /// the current directory and its parents. `Ok(None)`: none was asked for
+    /// and the current directory is in none (runbooks then come from the
+    /// binary).
+    pub fn find(dir: Option<&Path>) -> anyhow::Result<Option<Project>> {
         if let Some(dir) = dir {
-            return Project::at(dir).with_context(|| {
+            return Project::at(dir).map(Some).with_context(|| {
                 format!(
-                    "--runbooks {}: no runbooks/Cargo.toml there; give the project checkout",
-                    dir.display()
+                    "--runbooks {}: not a runbooks directory (a checkout with runbooks/Cargo.toml and sdk/, or a directory of runbook crates with an sdk link); give the project checkout",
+                    printable_path(dir)
                 )
             });
         }
         if let Some(dir) = std::env::var_os("RUNBOOK_PROJECT") {
-            return Project::at(Path::new(&dir)).with_context(|| {
+            return Project::at(Path::new(&dir)).map(Some).with_context(|| {
                 format!(
-                    "RUNBOOK_PROJECT={}: no runbooks/Cargo.toml there",
-                    Path::new(&dir).display()
+                    "RUNBOOK_PROJECT={}: not a runbooks directory (a checkout with runbooks/Cargo.toml and sdk/)",
+                    printable_path(Path::new(&dir))
                 )
             });
         }
-        let mut starts = vec![];
-        if let Ok(cwd) = std::env::current_dir() {
-            starts.push(cwd);
-        }
-        if let Ok(exe) = std::env::current_exe() {
-            starts.push(exe);
-        }
-        for start in starts {
-            for dir in start.ancestors() {
-                if let Some(p) = Project::at(dir) {
-                    return Ok(p);
-                }
-            }
-        }
-        bail!(
-            "cannot find the runbook project (a directory with runbooks/Cargo.toml): run from the checkout, pass --runbooks DIR, or give a path to a .wasm"
-        )
+        let Ok(cwd) = std::env::current_dir() else {
+            return Ok(None);
+        };
+        Ok(cwd.ancestors().find_map(Project::at))
     }
 
-    /// A checkout has both the runbooks workspace and the WIT contract (a
-    /// directory of test runbooks alone is not one).
+    /// The checkout at `dir`, or the runbooks directory `dir` of one.
     fn at(dir: &Path) -> Option<Project> {
-        let root = if dir.file_name()? == "runbooks" && dir.join("Cargo.toml").is_file() {
-            dir.parent()?
-        } else {
-            dir
-        };
-        (root.join("runbooks/Cargo.toml").is_file() && root.join("sdk/wit/runbook.wit").is_file())
-            .then(|| Project {
+        if dir.join("runbooks/Cargo.toml").is_file() && dir.join("sdk/wit/runbook.wit").is_file() {
+            return Some(Project {
+                root: dir.to_owned(),
+                dir: dir.join("runbooks"),
+            });
+        }
+        if dir.join("Cargo.toml").is_file() && dir.join("sdk/wit/runbook.wit").is_file() {
+            let sdk = dir.join("sdk").canonicalize().ok()?;
+            let root = sdk.parent()?;
+            return root.join("runbooks/Cargo.toml").is_file().then(|| Project {
                 root: root.to_owned(),
-            })
+                dir: dir.to_owned(),
+            });
+        }
+        None
     }
 
     /// The checkout's root.
@@ -79,9 +81,14 @@ impl Project {
         &self.root
     }
 
-    /// The names of the runbooks in the project.
+    /// The runbooks directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The names of the runbooks in the runbooks directory.
     pub fn runbooks(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.root.join("runbooks"))
+        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
             .into_iter()
             .flatten()
             .flatten()
@@ -90,6 +97,11 @@ impl Project {
             .collect();
         names.sort();
         names
+    }
+
+    /// Whether the runbooks directory has a runbook called `name`.
+    pub fn has(&self, name: &str) -> bool {
+        is_runbook_name(name) && self.dir.join(name).join("runbook.toml").is_file()
     }
 
     /// Where the component of runbook `name` is built.
@@ -103,9 +115,28 @@ impl Project {
             .join(format!("{}.wasm", name.replace('-', "_")))
     }
 
+    /// The component of runbook `name` if it is built and no older than its
+    /// sources (the runbook crate, the sdk, the WIT contract, the lock file).
+    pub fn fresh_component(&self, name: &str) -> Option<PathBuf> {
+        let wasm = self.wasm_path(name);
+        let built = std::fs::metadata(&wasm).and_then(|m| m.modified()).ok()?;
+        let sources = [
+            self.dir.join(name),
+            self.root.join("sdk/src"),
+            self.root.join("sdk/wit"),
+            self.root.join("sdk/Cargo.toml"),
+            self.dir.join("Cargo.toml"),
+            self.dir.join("Cargo.lock"),
+        ];
+        let newest = sources.iter().filter_map(|p| newest_mtime(p)).max();
+        match newest {
+            Some(n) if n > built => None,
+            _ => Some(wasm),
+        }
+    }
+
     /// The component of runbook `name`, built first if it is missing or older
-    /// than its sources (the runbook crate, the sdk, the WIT contract).
-    /// `say` reports what is being done.
+    /// than its sources. `say` reports what is being done.
     pub fn component(&self, name: &str, say: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
         if !is_runbook_name(name) {
             bail!(
@@ -113,50 +144,36 @@ impl Project {
                 printable(name)
             );
         }
-        let crate_dir = self.root.join("runbooks").join(name);
-        if !crate_dir.join("runbook.toml").is_file() {
+        if !self.has(name) {
             bail!(
                 "no runbook named '{name}' in {}; the runbooks there are: {}",
-                self.root.join("runbooks").display(),
+                printable_path(&self.dir),
                 self.runbooks().join(", ")
             );
         }
-        let wasm = self.wasm_path(name);
-        let built = std::fs::metadata(&wasm).and_then(|m| m.modified()).ok();
-        let sources = [
-            crate_dir,
-            self.root.join("sdk/src"),
-            self.root.join("sdk/wit"),
-            self.root.join("sdk/Cargo.toml"),
-            self.root.join("runbooks/Cargo.toml"),
-            self.root.join("runbooks/Cargo.lock"),
-        ];
-        let newest = sources.iter().filter_map(|p| newest_mtime(p)).max();
-        let stale = match (built, newest) {
-            (None, _) => true,
-            (Some(b), Some(n)) => n > b,
-            (Some(_), None) => false,
-        };
-        if stale {
-            self.build(name, say)?;
-            // cargo leaves the file alone when only a lock file or a comment
-            // changed; mark it fresh so the next run does not build again.
-            std::fs::File::options()
-                .append(true)
-                .open(&wasm)
-                .and_then(|f| f.set_modified(SystemTime::now()))
-                .with_context(|| format!("cannot update {}", wasm.display()))?;
+        if let Some(wasm) = self.fresh_component(name) {
+            return Ok(wasm);
         }
+        let wasm = self.wasm_path(name);
+        self.build(name, say)?;
+        // cargo leaves the file alone when only a lock file or a comment
+        // changed; mark it fresh so the next run does not build again.
+        std::fs::File::options()
+            .append(true)
+            .open(&wasm)
+            .and_then(|f| f.set_modified(SystemTime::now()))
+            .with_context(|| format!("cannot update {}", wasm.display()))?;
         Ok(wasm)
     }
 
     fn build(&self, name: &str, say: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
         ensure_target(say)?;
         say(&format!(
-            "building runbook '{name}' from source (cargo build --release --target {TARGET})"
+            "building runbook '{name}' from source in {} (cargo build --release --target {TARGET})",
+            printable_path(&self.dir)
         ));
         let status = Command::new(cargo())
-            .current_dir(self.root.join("runbooks"))
+            .current_dir(&self.dir)
             .args([
                 "build",
                 "--release",
@@ -167,7 +184,7 @@ impl Project {
                 name,
             ])
             .status()
-            .context("cannot run cargo to build the runbook; is the Rust toolchain installed?")?;
+            .context("cannot run cargo to build the runbook; is the Rust toolchain installed? (outside a checkout, the runbooks embedded in the binary need none)")?;
         if !status.success() {
             bail!("building runbook '{name}' failed ({status}); the compiler's messages are above");
         }
@@ -265,46 +282,163 @@ pub fn build_crate(dir: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<Path
         .join(format!("{}.wasm", package.package.name.replace('-', "_"))))
 }
 
-/// Read a runbook given as a name (found in `project`) or a path to a `.wasm`.
-/// Returns how to name it in messages, and its bytes. The operator chooses
-/// here; for a name taken from untrusted input (a journal) use
-/// [`read_named_runbook`], which never reads a path.
+/// Where a runbook's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A runbooks directory of a checkout, built from source.
+    Directory(PathBuf),
+    /// Embedded in this binary at build time.
+    Embedded,
+    /// A path given by the operator: a `.wasm`, or a runbook crate.
+    Path(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Directory(dir) => write!(f, "{}", printable_path(dir)),
+            Source::Embedded => f.write_str("embedded in this binary"),
+            Source::Path(path) => write!(f, "{}", printable_path(path)),
+        }
+    }
+}
+
+/// A runbook's component, read.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// How to name it in messages.
+    pub what: String,
+    /// The component's bytes.
+    pub bytes: Vec<u8>,
+    /// Where it came from.
+    pub source: Source,
+}
+
+impl Found {
+    /// The sha256 of the component, hex (as journals record it).
+    pub fn sha256(&self) -> String {
+        Found::sha(&self.bytes)
+    }
+
+    /// The sha256 of `bytes`, hex.
+    pub fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+}
+
+/// Read a runbook given as a name (found as [`read_named_runbook`] does) or a
+/// path to a `.wasm` or a runbook crate. Returns how to name it in messages,
+/// and its bytes. The operator chooses here; for a name taken from untrusted
+/// input (a journal) use [`read_named_runbook`], which never reads a path.
 pub fn read_runbook(
     spec: &str,
     project: Option<&Path>,
     say: &mut dyn FnMut(&str),
 ) -> anyhow::Result<(String, Vec<u8>)> {
+    find_runbook(spec, project, say).map(|f| (f.what, f.bytes))
+}
+
+/// [`read_runbook`], saying where the runbook came from.
+pub fn find_runbook(
+    spec: &str,
+    project: Option<&Path>,
+    say: &mut dyn FnMut(&str),
+) -> anyhow::Result<Found> {
     let as_path = Path::new(spec);
     // A runbook crate outside the project (`runbook new` writes one).
     if as_path.join("runbook.toml").is_file() && as_path.join("Cargo.toml").is_file() {
         let wasm = build_crate(as_path, say)?;
-        let bytes = read_component(&wasm)?;
-        return Ok((printable_path(as_path), bytes));
+        return Ok(Found {
+            what: printable_path(as_path),
+            bytes: read_component(&wasm)?,
+            source: Source::Path(as_path.to_owned()),
+        });
     }
     if spec.ends_with(".wasm") || spec.contains(std::path::MAIN_SEPARATOR) || as_path.is_file() {
-        let bytes = read_component(as_path)?;
-        return Ok((printable_path(as_path), bytes));
+        return Ok(Found {
+            what: printable_path(as_path),
+            bytes: read_component(as_path)?,
+            source: Source::Path(as_path.to_owned()),
+        });
     }
-    read_named_runbook(spec, project, say)
+    let mut found = named_runbooks(spec, project, say, true)?;
+    Ok(found.remove(0))
 }
 
-/// Read the runbook called `name` from the project's `runbooks/` (built if
-/// needed). `name` must be a runbook name; it is never taken as a path.
+/// Read the runbook called `name`: from the runbooks directory you work in
+/// (or `project`), built if needed, else from the binary. `name` must be a
+/// runbook name; it is never taken as a path.
 pub fn read_named_runbook(
     name: &str,
     project: Option<&Path>,
     say: &mut dyn FnMut(&str),
 ) -> anyhow::Result<(String, Vec<u8>)> {
+    let mut found = named_runbooks(name, project, say, true)?;
+    let f = found.remove(0);
+    Ok((f.what, f.bytes))
+}
+
+/// Every component of the runbook called `name`, the one that runs first:
+/// the runbooks directory's (if there is one and it has `name`), then the
+/// embedded one. With `first_only`, stops at the first. A replay looks for
+/// the one its journal recorded among them. Never empty.
+pub fn named_runbooks(
+    name: &str,
+    project: Option<&Path>,
+    say: &mut dyn FnMut(&str),
+    first_only: bool,
+) -> anyhow::Result<Vec<Found>> {
     if !is_runbook_name(name) {
         bail!(
             "'{}' is not a runbook name (lowercase letters, digits and '-'); give a runbook name, or a path to a .wasm",
             printable(name)
         );
     }
-    let project = Project::find(project)?;
-    let wasm = project.component(name, say)?;
-    let bytes = read_component(&wasm)?;
-    Ok((format!("runbook '{name}'"), bytes))
+    // A directory the operator named is the only place looked in.
+    let explicit = project.is_some() || std::env::var_os("RUNBOOK_PROJECT").is_some();
+    let dir = Project::find(project)?;
+    let mut found = vec![];
+    if let Some(p) = dir.as_ref().filter(|p| p.has(name)) {
+        let wasm = p.component(name, say)?;
+        found.push(Found {
+            what: format!("runbook '{name}'"),
+            bytes: read_component(&wasm)?,
+            source: Source::Directory(p.dir().to_owned()),
+        });
+        if first_only || explicit {
+            return Ok(found);
+        }
+    }
+    if let Some(bytes) = crate::embedded::component(name)
+        && !explicit
+    {
+        found.push(Found {
+            what: format!("runbook '{name}' (embedded)"),
+            bytes: bytes.to_vec(),
+            source: Source::Embedded,
+        });
+    }
+    if found.is_empty() {
+        let mut places = vec![];
+        if let Some(p) = &dir {
+            places.push(format!(
+                "{} has {}",
+                printable_path(p.dir()),
+                p.runbooks().join(", ")
+            ));
+        }
+        if !explicit {
+            places.push(format!(
+                "this binary embeds {}",
+                crate::embedded::names().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        bail!(
+            "no runbook named '{name}': {}; `runbook list` shows them all, or give a path to a .wasm",
+            places.join("; ")
+        );
+    }
+    Ok(found)
 }
 
 /// Read the component at `path`: a regular file (not a device such as

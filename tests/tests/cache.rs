@@ -12,6 +12,7 @@ use crate::support::root;
 fn mfa_recovery() -> Vec<u8> {
     let path = runbook_host::project::Project::find(Some(&root()))
         .unwrap()
+        .unwrap()
         .component("mfa-recovery", &mut |m| eprintln!("{m}"))
         .unwrap();
     std::fs::read(path).unwrap()

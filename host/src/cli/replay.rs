@@ -39,15 +39,13 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
         }
     };
     let recorded = &journal.header.runbook;
-    let (spec, read) = match &args.runbook {
+    let mut say = |m: &str| super::out::say(m);
+    let found = match &args.runbook {
         // The operator chose: a name or a path.
-        Some(spec) => (
-            spec.clone(),
-            project::read_runbook(spec, args.runbooks.as_deref(), &mut super::out::say),
-        ),
+        Some(spec) => project::find_runbook(spec, args.runbooks.as_deref(), &mut say),
         // A journal is untrusted input: the runbook it names is looked up by
-        // name in the project's runbooks/, never read as a path (a header
-        // naming /dev/zero made the host read it).
+        // name (in the runbooks directory, then in the binary), never read as
+        // a path (a header naming /dev/zero made the host read it).
         None if !is_runbook_name(recorded) => {
             super::out::error(format_args!(
                 "{}:1: the journal names the runbook '{}', which is not a runbook name (lowercase letters, digits and '-'); the runbook of a journal is looked up by name in the project's runbooks/, never as a path: pass --runbook NAME|PATH to choose the component",
@@ -56,27 +54,36 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
             ));
             return Ok(exit::HOST_ERROR);
         }
-        None => (
-            recorded.clone(),
-            project::read_named_runbook(recorded, args.runbooks.as_deref(), &mut super::out::say),
+        // Of the components with that name, the one the journal recorded:
+        // a checkout's may be an author's change, the binary's is not.
+        None => project::named_runbooks(recorded, args.runbooks.as_deref(), &mut say, false).map(
+            |mut all| {
+                let at = all
+                    .iter()
+                    .position(|f| f.sha256() == journal.header.wasm_sha256)
+                    .unwrap_or(0);
+                all.swap_remove(at)
+            },
         ),
     };
-    let (what, bytes) = read.map_err(|e| {
+    let found = found.map_err(|e| {
         e.context(format!(
             "{}:1: the runbook '{}' the journal names cannot be loaded; pass --runbook NAME|PATH",
             printable_path(&args.journal),
             printable(recorded)
         ))
     })?;
+    let what = &found.what;
     let rt = shared_runtime()?;
-    let loaded = rt.load(&what, &bytes)?;
+    let loaded = rt.load(what, &found.bytes)?;
     if args.runbook.is_none() && loaded.sha256 != journal.header.wasm_sha256 {
         super::out::error(format_args!(
-            "{what} (sha256 {}) is not the component recorded in {} (sha256 {}): the runbook changed since the recording; replay it anyway with --runbook {}",
+            "{what} (sha256 {}, {}) is not the component recorded in {} (sha256 {}): the runbook changed since the recording; replay it anyway with --runbook {}",
             loaded.sha256,
+            found.source,
             printable_path(&args.journal),
             printable(&journal.header.wasm_sha256),
-            printable(&spec)
+            printable(recorded)
         ));
         return Ok(exit::REPLAY_DIVERGED);
     }

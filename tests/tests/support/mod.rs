@@ -138,6 +138,7 @@ pub fn runbook_spec(name: &str) -> String {
     }
     let wasm = runbook_host::project::Project::find(Some(&root()))
         .expect("the checkout is a runbook project")
+        .expect("--runbooks names it")
         .wasm_path(name);
     assert!(
         wasm.is_file(),
