@@ -28,6 +28,10 @@ mod lockout;
 /// Recorded journals replayed offline, and their transcripts.
 mod fixtures;
 
+/// Reproducible components, and an installed binary with the shipped
+/// runbooks embedded.
+mod distribution;
+
 /// Damaged journals: verify, replay and show name the file and line.
 mod journal;
 

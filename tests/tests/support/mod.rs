@@ -44,7 +44,8 @@ pub fn runbook_bin() -> PathBuf {
     }
 }
 
-fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+/// The newest modification time of a file under `dir`.
+pub fn newest(dir: &Path) -> Option<std::time::SystemTime> {
     std::fs::read_dir(dir)
         .ok()?
         .flatten()
