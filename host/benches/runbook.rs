@@ -17,7 +17,9 @@ use runbook_host::request::{CallResult, Request, Response};
 use runbook_host::sandbox::{self, Consent, Limits, Loaded, RunSpec, Runtime};
 
 fn project() -> Project {
-    Project::find(None).expect("run from the checkout")
+    Project::find(None)
+        .expect("run from the checkout")
+        .expect("the checkout holds runbooks/")
 }
 
 fn load(rt: &Runtime, wasm: PathBuf) -> Loaded {
