@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod bindings;
 pub mod cache;
+pub mod config;
 pub mod embedded;
 pub mod exit;
 pub mod grant;

@@ -28,6 +28,9 @@ mod lockout;
 /// Recorded journals replayed offline, and their transcripts.
 mod fixtures;
 
+/// The configuration file: defaults an organisation sets once, flags over it.
+mod config;
+
 /// Reproducible components, and an installed binary with the shipped
 /// runbooks embedded.
 mod distribution;

@@ -10,6 +10,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 #[macro_use]
 pub mod out;
 
+mod config;
 mod inspect;
 mod list;
 mod new;
@@ -39,6 +40,7 @@ enum Command {
     Policy(policy::PolicyArgs),
     New(new::NewArgs),
     List(list::ListArgs),
+    Config(config::ConfigArgs),
 }
 
 /// Parse `argv` and run the subcommand; returns the exit code.
@@ -65,17 +67,25 @@ pub fn main(argv: Vec<OsString>) -> anyhow::Result<u8> {
         Command::Policy(_) => unreachable!("`policy` with a runbook is handled above"),
         Command::New(args) => new::main(args),
         Command::List(args) => list::main(args),
+        Command::Config(args) => config::main(args),
     }
 }
 
-/// The default place for a run's journal: the user's state directory.
-pub fn default_journal_path(runbook: &str) -> PathBuf {
+/// Where journals go when `--journal` is not given: the configuration's
+/// `journal-dir`, else `journals/` in the user's state directory.
+pub fn journal_dir(config: &runbook_host::config::Config) -> PathBuf {
+    config
+        .journal_dir
+        .clone()
+        .unwrap_or_else(|| runbook_host::pins::state_dir().join("journals"))
+}
+
+/// The default place for a run's journal: a new file in `dir`.
+pub fn default_journal_path(dir: &std::path::Path, runbook: &str) -> PathBuf {
     let stamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap_or_default();
-    runbook_host::pins::state_dir()
-        .join("journals")
-        .join(format!("{runbook}-{stamp}-{}.jsonl", std::process::id()))
+    dir.join(format!("{runbook}-{stamp}-{}.jsonl", std::process::id()))
 }

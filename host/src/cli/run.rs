@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use super::params;
 use anyhow::Context;
+use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches};
 use runbook_host::backend::{Backend, DryRun, Live, LiveOptions};
+use runbook_host::config::Config;
 use runbook_host::exit;
 use runbook_host::grant::{Grant, OperatorPolicy};
 use runbook_host::journal::{
@@ -110,6 +112,11 @@ pub struct RunArgs {
     /// (repeatable).
     #[arg(long, value_name = "ACTION")]
     deny: Vec<String>,
+
+    /// Where the journal goes without --journal (the configuration's
+    /// journal-dir, or the state directory's journals/).
+    #[arg(skip)]
+    journal_dir: PathBuf,
 }
 
 fn is_help(argv: &[OsString]) -> bool {
@@ -173,7 +180,14 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
     let matches = run_cmd
         .try_get_matches_from(argv.into_iter().skip(1))
         .unwrap_or_else(|e| super::out::clap_exit(e));
-    let args = RunArgs::from_arg_matches(&matches).unwrap_or_else(|e| super::out::clap_exit(e));
+    let mut args = RunArgs::from_arg_matches(&matches).unwrap_or_else(|e| super::out::clap_exit(e));
+    match runbook_host::config::load() {
+        Ok(loaded) => apply_config(&mut args, &matches, &loaded.config),
+        Err(e) => {
+            super::out::error(e);
+            return Ok(exit::HOST_ERROR);
+        }
+    }
     let Some(loaded) = loaded else {
         // clap exits on --help above; anything else needed the component.
         anyhow::bail!("runbook {spec} cannot be read");
@@ -184,6 +198,37 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         return Ok(exit::USAGE);
     }
     execute(&rt, &loaded, &args, params, early)
+}
+
+/// Fill what the command line left to its default from the configuration
+/// file: a flag given (or set through its environment variable) wins.
+fn apply_config(args: &mut RunArgs, matches: &clap::ArgMatches, config: &Config) {
+    let defaulted = |id: &str| {
+        !matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    let l = &config.limits;
+    if let Some(v) = l.deadline.filter(|_| defaulted("deadline")) {
+        args.deadline = v;
+    }
+    if let Some(v) = l.max_memory_mib.filter(|_| defaulted("max_memory_mib")) {
+        args.max_memory_mib = v;
+    }
+    if let Some(v) = l.max_calls.filter(|_| defaulted("max_calls")) {
+        args.max_calls = v;
+    }
+    if let Some(v) = l.max_arg_bytes.filter(|_| defaulted("max_arg_bytes")) {
+        args.max_arg_bytes = v;
+    }
+    if let Some(v) = l.max_log_bytes.filter(|_| defaulted("max_log_bytes")) {
+        args.max_log_bytes = v;
+    }
+    if args.policy.is_none() {
+        args.policy.clone_from(&config.policy);
+    }
+    args.journal_dir = super::journal_dir(config);
 }
 
 /// AWS set up in the background: the options used, and the client and caller.
@@ -220,7 +265,7 @@ fn execute(
     let journal_path = args
         .journal
         .clone()
-        .unwrap_or_else(|| super::default_journal_path(&loaded.manifest.name));
+        .unwrap_or_else(|| super::default_journal_path(&args.journal_dir, &loaded.manifest.name));
     // Shown above the consent prompt: the manifest's name and version (checked
     // at load) and the operator's parameters, each escaped and cut.
     let header_line = format!(

@@ -84,7 +84,10 @@ pub fn isolate(cmd: &mut Command) {
             "AWS_SHARED_CREDENTIALS_FILE",
             "/nonexistent/aws/credentials",
         )
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // Nor the developer's runbook configuration.
+        .env_remove("RUNBOOK_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent/config");
 }
 
 /// Run `runbook ARGS` to the end.
