@@ -153,10 +153,15 @@ fn list_names_every_runbook_with_its_version_and_description() {
         "user-lockout",
         "mfa-audit",
     ] {
+        // The name and description, then one line per source: the
+        // checkout's first, the one that runs.
+        let mut block = stdout
+            .lines()
+            .skip_while(|l| !l.starts_with(&format!("{name}  ")));
+        assert!(block.next().is_some(), "{name}: {stdout}");
+        let first = block.next().unwrap_or_default();
         assert!(
-            stdout
-                .lines()
-                .any(|l| l.starts_with(name) && l.contains("0.1.0")),
+            first.starts_with("  * 0.1.0    sha256 ") && first.ends_with("/runbooks"),
             "{name}: {stdout}"
         );
     }

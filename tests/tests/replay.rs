@@ -87,13 +87,10 @@ fn mutant(edit: impl Fn(&str) -> String) -> PathBuf {
     let ws = root.join("target/mutants/workspace");
     let crate_dir = ws.join("mfa-recovery");
     std::fs::create_dir_all(crate_dir.join("src")).unwrap();
-    let manifest = std::fs::read_to_string(root.join("runbooks/Cargo.toml"))
-        .unwrap()
-        .replace(
-            "\"../sdk\"",
-            &format!("{:?}", root.join("sdk").display().to_string()),
-        );
-    std::fs::write(ws.join("Cargo.toml"), manifest).unwrap();
+    std::fs::copy(root.join("runbooks/Cargo.toml"), ws.join("Cargo.toml")).unwrap();
+    // The sdk the workspace names through its `sdk` link.
+    let _ = std::fs::remove_file(ws.join("sdk"));
+    std::os::unix::fs::symlink(root.join("sdk"), ws.join("sdk")).unwrap();
     std::fs::copy(root.join("runbooks/Cargo.lock"), ws.join("Cargo.lock")).unwrap();
     // Every member of the runbooks workspace, as is (the lock file names them
     // all); only mfa-recovery's source is then edited.
