@@ -102,6 +102,10 @@ pub struct Header {
     /// The journal of the run this one resumes (`runbook run --resume`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumes: Option<Resumes>,
+    /// The fuel budget the runbook had (`--max-fuel`); a replay gives it the
+    /// same. Absent in journals written before fuel was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fuel: Option<u64>,
 }
 
 /// The run a resumed run continues: its journal, pinned by its last line.
@@ -246,6 +250,10 @@ pub struct Footer {
     pub calls: u32,
     /// When the run ended, RFC 3339 UTC.
     pub finished_at: String,
+    /// The fuel the runbook used (deterministic: a replay uses the same).
+    /// Absent in journals written before fuel was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel_used: Option<u64>,
 }
 
 /// How a run ended.

@@ -97,6 +97,8 @@ fn seed_case_journal_and_output_match_the_reviewed_snapshots() {
         "[].finished_at" => "[time]",
         "[].duration_us" => "[duration]",
         "[].wasm_sha256" => "[sha256]",
+        // Fuel depends on the build, like the sha256.
+        "[].fuel_used" => "[fuel]",
         "[].target.endpoint" => "[moto]",
         "[].value[].enable_date" => "[time]",
     });
