@@ -202,6 +202,12 @@ pub enum CallOutcome {
 }
 
 impl CallOutcome {
+    /// Whether a mutation with this outcome changed IAM (or, planned in a
+    /// dry run, would have): what the call path counts as a change.
+    pub fn applied(&self) -> bool {
+        matches!(self, CallOutcome::Ok { .. } | CallOutcome::Planned)
+    }
+
     /// The outcome of a backend's answer.
     pub fn of(result: &crate::request::CallResult) -> CallOutcome {
         match result {
@@ -254,6 +260,13 @@ pub struct Footer {
     /// Absent in journals written before fuel was counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuel_used: Option<u64>,
+    /// The host's own record of what changed: the indices of the mutating
+    /// calls IAM applied (planned, in a dry run), not counting calls answered
+    /// from a resumed journal. The runbook's `changes` are its own words and
+    /// cannot be checked; this can, and verification checks it against the
+    /// calls. Absent in journals written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Vec<u32>>,
 }
 
 /// How a run ended.
@@ -684,6 +697,10 @@ impl Partial {
         let mut hashes = Vec::new();
         let mut records = Vec::new();
         let mut open_call: Option<u32> = None;
+        let mut open_mutation = false;
+        // The mutations that applied, as the call path counts them.
+        let mut applied: Vec<u32> = Vec::new();
+        let mut fuel_recorded = false;
         let mut next_index = 0u32;
         let mut footer_line = None;
         let mut last_line = 0;
@@ -748,7 +765,7 @@ impl Partial {
                 Record::Header(_) if n != 1 => {
                     return Err(structure("a second header".into()));
                 }
-                Record::Header(_) => {}
+                Record::Header(h) => fuel_recorded = h.max_fuel.is_some(),
                 Record::Call(c) => {
                     if let Some(open) = open_call {
                         return Err(structure(format!(
@@ -763,6 +780,7 @@ impl Partial {
                         )));
                     }
                     open_call = Some(c.index);
+                    open_mutation = c.request.is_mutation();
                     next_index += 1;
                 }
                 Record::Result(r) => {
@@ -773,6 +791,9 @@ impl Partial {
                         )));
                     }
                     open_call = None;
+                    if open_mutation && r.outcome.applied() && !r.resumed {
+                        applied.push(r.index);
+                    }
                 }
                 Record::Log(_) => {}
                 Record::Footer(f) => {
@@ -786,6 +807,25 @@ impl Partial {
                             "the footer counts {} calls but the journal holds {next_index}",
                             f.calls
                         )));
+                    }
+                    // A host that records the fuel budget also records the
+                    // changes: a footer without them was edited (the header
+                    // cannot be, without breaking the chain).
+                    match &f.applied {
+                        Some(listed) if *listed != applied => {
+                            return Err(structure(format!(
+                                "the footer lists the changes of calls {} but the journal's calls applied {}: the footer was edited",
+                                indices(listed),
+                                indices(&applied)
+                            )));
+                        }
+                        None if fuel_recorded => {
+                            return Err(structure(format!(
+                                "the footer does not list the changes applied (the journal's calls applied {}), which the host that wrote this header always records: the footer was edited",
+                                indices(&applied)
+                            )));
+                        }
+                        _ => {}
                     }
                     footer_line = Some(n);
                 }
@@ -809,6 +849,15 @@ impl Partial {
             torn,
         })
     }
+}
+
+/// Call indices as `[0, 3]`, or `none`.
+fn indices(list: &[u32]) -> String {
+    if list.is_empty() {
+        return "none".to_owned();
+    }
+    let items: Vec<String> = list.iter().map(u32::to_string).collect();
+    format!("[{}]", items.join(", "))
 }
 
 /// Read a journal file: a regular file of at most [`MAX_JOURNAL_BYTES`].

@@ -67,6 +67,8 @@ pub struct RunState {
     pub(super) echo: bool,
     pub(super) replay: Option<Box<dyn Recording>>,
     pub(super) changes: Vec<Request>,
+    /// The indices of the calls in `changes`, for the footer.
+    pub(super) applied: Vec<u32>,
     /// When the run must end: no call, retry or wait runs past it.
     pub(super) deadline: std::time::Instant,
     /// The last change sent, if IAM answered it with an error: the runbook
@@ -185,8 +187,11 @@ impl RunState {
             _ => None,
         };
         // A change answered from a resumed journal was made by that run.
-        if request.is_mutation() && result.is_ok() && !refused && !resumed {
+        // The same rule as verification's (`CallOutcome::applied`), so the
+        // footer's list of changes can be checked against the calls.
+        if request.is_mutation() && outcome.applied() && !resumed {
             self.changes.push(request.clone());
+            self.applied.push(index);
         }
         // A change IAM refused (a conflict while it catches up) may be asked
         // for again: it is still the change the operator approved.

@@ -145,6 +145,7 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
             echo: spec.echo,
             replay: spec.replay,
             changes: Vec::new(),
+            applied: Vec::new(),
             deadline,
             retrying: None,
         },
@@ -241,6 +242,7 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         calls: state.calls,
         finished_at: now_rfc3339(),
         fuel_used,
+        applied: Some(std::mem::take(&mut state.applied)),
     }));
     if let Err(e) = footer {
         // The journal is incomplete: the operator still learns how the run
