@@ -146,6 +146,16 @@ pub struct CallEnd {
     /// Answered from the journal this run resumes: not sent again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resumed: bool,
+    /// When the call went to the backend, RFC 3339 UTC (absent when it was
+    /// not sent: denied, refused, replayed, or in older journals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    /// The request id (`x-amzn-RequestId`) of every answer IAM sent for the
+    /// call, in order: each failed attempt's, then each page's (a paginated
+    /// list makes one request a page, and CloudTrail records each). They
+    /// find the call's events in CloudTrail (`runbook show --cloudtrail`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_ids: Vec<String>,
 }
 
 impl CallEnd {
@@ -157,6 +167,8 @@ impl CallEnd {
             duration_us: 0,
             retries: Vec::new(),
             resumed: false,
+            sent_at: None,
+            request_ids: Vec::new(),
         }
     }
 }

@@ -554,3 +554,44 @@ fn a_footer_with_another_call_count_fails_verify_naming_the_line_and_both_counts
         &format!("journal.jsonl:{n}: the footer counts 4 calls but the journal holds 5"),
     );
 }
+
+#[test]
+fn show_cloudtrail_puts_only_what_an_aws_request_id_can_be_into_a_command() {
+    let dir = tempfile::tempdir().unwrap();
+    // Line 6 is the deactivation's result: give it a hostile "request id"
+    // beside a real-looking one.
+    let p = journal(
+        &dir,
+        &rechained(6, |v| {
+            v["request_ids"] = serde_json::json!([
+                "'; rm -rf ~; echo '\u{1b}[2J",
+                "c1b2a3d4-0000-4000-8000-000000000001"
+            ]);
+        }),
+    );
+    let out = run(&["show", p.to_str().unwrap(), "--cloudtrail"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_no_terminal_controls("show --cloudtrail", &out);
+    assert!(!stdout.contains("rm -rf"), "{stdout}");
+    assert!(
+        stdout.contains("1 recorded request id(s) are not AWS request ids"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "--query \"Events[?contains(CloudTrailEvent, 'c1b2a3d4-0000-4000-8000-000000000001')]\""
+        ),
+        "{stdout}"
+    );
+    // A journal from before calls carried their time: the run's window.
+    assert!(
+        stdout.contains("--start-time 2026-11-25T23:56:37Z --end-time 2026-11-26T00:16:37Z"),
+        "{stdout}"
+    );
+    // The deletion has no request id: looked up by event and time only.
+    assert!(
+        stdout.contains("without a request id, tell the event by its requestParameters"),
+        "{stdout}"
+    );
+}

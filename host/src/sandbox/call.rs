@@ -121,6 +121,8 @@ impl RunState {
         let mut sent = false;
         let mut refusal = None;
         let mut retries = Vec::new();
+        let mut request_ids = Vec::new();
+        let mut sent_at = None;
         let mut resumed = false;
         let (outcome, result) =
             if let Some(replay) = self.replay.as_mut().filter(|r| r.answers(index)) {
@@ -168,8 +170,10 @@ impl RunState {
                 )
             } else {
                 sent = true;
+                sent_at = Some(super::now_rfc3339());
                 let answer = self.backend.call(&request, self.deadline);
                 retries = answer.retries;
+                request_ids = answer.request_ids;
                 let outcome = match (&answer.result, answer.cut) {
                     (Err(IamError::ServiceFailure(e)), true) => CallOutcome::Cut {
                         reason: e.message.clone(),
@@ -204,6 +208,8 @@ impl RunState {
             duration_us,
             retries,
             resumed,
+            sent_at,
+            request_ids,
         }));
         if let Err(source) = written {
             let abort = if sent {
