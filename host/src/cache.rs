@@ -217,3 +217,33 @@ fn unique() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::Relaxed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An engine configured as the runtime's, with or without fuel.
+    fn engine(fuel: bool) -> Engine {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.concurrency_support(false);
+        config.consume_fuel(fuel);
+        Engine::new(&config).unwrap()
+    }
+
+    #[test]
+    fn code_compiled_without_fuel_is_cached_under_another_key() {
+        let cache = Cache::at(Path::new("/nonexistent/cache"));
+        let sha = "00".repeat(32);
+        assert_ne!(
+            cache.entry(&engine(true), &sha),
+            cache.entry(&engine(false), &sha),
+            "fuel changes the machine code, so it must change the key"
+        );
+        assert_eq!(
+            cache.entry(&engine(true), &sha),
+            cache.entry(&engine(true), &sha)
+        );
+    }
+}

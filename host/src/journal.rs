@@ -102,6 +102,10 @@ pub struct Header {
     /// The journal of the run this one resumes (`runbook run --resume`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumes: Option<Resumes>,
+    /// The fuel budget the runbook had (`--max-fuel`); a replay gives it the
+    /// same. Absent in journals written before fuel was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fuel: Option<u64>,
 }
 
 /// The run a resumed run continues: its journal, pinned by its last line.
@@ -142,6 +146,16 @@ pub struct CallEnd {
     /// Answered from the journal this run resumes: not sent again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resumed: bool,
+    /// When the call went to the backend, RFC 3339 UTC (absent when it was
+    /// not sent: denied, refused, replayed, or in older journals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<String>,
+    /// The request id (`x-amzn-RequestId`) of every answer IAM sent for the
+    /// call, in order: each failed attempt's, then each page's (a paginated
+    /// list makes one request a page, and CloudTrail records each). They
+    /// find the call's events in CloudTrail (`runbook show --cloudtrail`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_ids: Vec<String>,
 }
 
 impl CallEnd {
@@ -153,6 +167,8 @@ impl CallEnd {
             duration_us: 0,
             retries: Vec::new(),
             resumed: false,
+            sent_at: None,
+            request_ids: Vec::new(),
         }
     }
 }
@@ -198,6 +214,12 @@ pub enum CallOutcome {
 }
 
 impl CallOutcome {
+    /// Whether a mutation with this outcome changed IAM (or, planned in a
+    /// dry run, would have): what the call path counts as a change.
+    pub fn applied(&self) -> bool {
+        matches!(self, CallOutcome::Ok { .. } | CallOutcome::Planned)
+    }
+
     /// The outcome of a backend's answer.
     pub fn of(result: &crate::request::CallResult) -> CallOutcome {
         match result {
@@ -246,6 +268,17 @@ pub struct Footer {
     pub calls: u32,
     /// When the run ended, RFC 3339 UTC.
     pub finished_at: String,
+    /// The fuel the runbook used (deterministic: a replay uses the same).
+    /// Absent in journals written before fuel was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel_used: Option<u64>,
+    /// The host's own record of what changed: the indices of the mutating
+    /// calls IAM applied (planned, in a dry run), not counting calls answered
+    /// from a resumed journal. The runbook's `changes` are its own words and
+    /// cannot be checked; this can, and verification checks it against the
+    /// calls. Absent in journals written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<Vec<u32>>,
 }
 
 /// How a run ended.
@@ -676,6 +709,10 @@ impl Partial {
         let mut hashes = Vec::new();
         let mut records = Vec::new();
         let mut open_call: Option<u32> = None;
+        let mut open_mutation = false;
+        // The mutations that applied, as the call path counts them.
+        let mut applied: Vec<u32> = Vec::new();
+        let mut fuel_recorded = false;
         let mut next_index = 0u32;
         let mut footer_line = None;
         let mut last_line = 0;
@@ -740,7 +777,7 @@ impl Partial {
                 Record::Header(_) if n != 1 => {
                     return Err(structure("a second header".into()));
                 }
-                Record::Header(_) => {}
+                Record::Header(h) => fuel_recorded = h.max_fuel.is_some(),
                 Record::Call(c) => {
                     if let Some(open) = open_call {
                         return Err(structure(format!(
@@ -755,6 +792,7 @@ impl Partial {
                         )));
                     }
                     open_call = Some(c.index);
+                    open_mutation = c.request.is_mutation();
                     next_index += 1;
                 }
                 Record::Result(r) => {
@@ -765,6 +803,9 @@ impl Partial {
                         )));
                     }
                     open_call = None;
+                    if open_mutation && r.outcome.applied() && !r.resumed {
+                        applied.push(r.index);
+                    }
                 }
                 Record::Log(_) => {}
                 Record::Footer(f) => {
@@ -778,6 +819,25 @@ impl Partial {
                             "the footer counts {} calls but the journal holds {next_index}",
                             f.calls
                         )));
+                    }
+                    // A host that records the fuel budget also records the
+                    // changes: a footer without them was edited (the header
+                    // cannot be, without breaking the chain).
+                    match &f.applied {
+                        Some(listed) if *listed != applied => {
+                            return Err(structure(format!(
+                                "the footer lists the changes of calls {} but the journal's calls applied {}: the footer was edited",
+                                indices(listed),
+                                indices(&applied)
+                            )));
+                        }
+                        None if fuel_recorded => {
+                            return Err(structure(format!(
+                                "the footer does not list the changes applied (the journal's calls applied {}), which the host that wrote this header always records: the footer was edited",
+                                indices(&applied)
+                            )));
+                        }
+                        _ => {}
                     }
                     footer_line = Some(n);
                 }
@@ -801,6 +861,15 @@ impl Partial {
             torn,
         })
     }
+}
+
+/// Call indices as `[0, 3]`, or `none`.
+fn indices(list: &[u32]) -> String {
+    if list.is_empty() {
+        return "none".to_owned();
+    }
+    let items: Vec<String> = list.iter().map(u32::to_string).collect();
+    format!("[{}]", items.join(", "))
 }
 
 /// Read a journal file: a regular file of at most [`MAX_JOURNAL_BYTES`].

@@ -25,6 +25,9 @@ pub struct Line {
     pub status: &'static str,
     /// What came back, in a few words.
     pub result: String,
+    /// The request ids of IAM's answers (see [`crate::journal::CallEnd`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_ids: Vec<String>,
 }
 
 /// Summarize the calls of a journal's records.
@@ -67,6 +70,7 @@ pub fn lines(records: &[Record]) -> Vec<Line> {
                     args: args(req),
                     status,
                     result,
+                    request_ids: end.request_ids.clone(),
                 });
             }
             _ => {}
@@ -91,6 +95,7 @@ pub fn lines(records: &[Record]) -> Vec<Line> {
             } else {
                 "no outcome recorded".to_owned()
             },
+            request_ids: Vec::new(),
         });
     }
     out
@@ -182,8 +187,17 @@ pub fn render(records: &[Record]) -> String {
         s.push('\n');
     }
     for l in lines(records) {
+        // The request ids last: one per answer IAM sent (a page, an attempt).
+        let ids = match l.request_ids.as_slice() {
+            [] => String::new(),
+            [id] => format!(" [request id {}]", printable(id)),
+            ids => format!(
+                " [request ids {}]",
+                printable_within(&ids.join(", "), MAX_TEXT_CHARS)
+            ),
+        };
         s.push_str(&format!(
-            "#{:<2} {:<26} {:<40} {:<7} {}\n",
+            "#{:<2} {:<26} {:<40} {:<7} {}{ids}\n",
             l.index,
             l.op,
             l.args
@@ -200,6 +214,179 @@ pub fn render(records: &[Record]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// For each change the run sent to IAM, the AWS CLI command that finds
+/// AWS's own record of it in CloudTrail: its event (the IAM action), in
+/// us-east-1 (where IAM, a global service, logs), in a window around the
+/// time it was sent, filtered on its request ids. Every value is escaped.
+pub fn cloudtrail(records: &[Record]) -> String {
+    let mut s = String::new();
+    let (header, footer) = match (records.first(), records.last()) {
+        (Some(Record::Header(h)), Some(Record::Footer(f))) => (h, Some(f)),
+        (Some(Record::Header(h)), _) => (h, None),
+        _ => return s,
+    };
+    if header.mode != crate::journal::Mode::Live {
+        s.push_str(&format!(
+            "a {} run sends no change to IAM: nothing of it is in CloudTrail{}\n",
+            header.mode.name(),
+            if header.mode == crate::journal::Mode::Replay {
+                " (show the recording it replayed with --cloudtrail)"
+            } else {
+                ""
+            }
+        ));
+        return s;
+    }
+    // The whole run, for calls journaled without the time they were sent.
+    let run_window = parse_time(&header.started_at).map(|start| {
+        let end = footer
+            .and_then(|f| parse_time(&f.finished_at))
+            .unwrap_or(start + time::Duration::HOUR);
+        (start, end)
+    });
+    s.push_str(
+        "CloudTrail events of the changes this run sent to IAM (IAM logs them in us-east-1):\n",
+    );
+    let mut pending: Option<&crate::journal::Call> = None;
+    let mut shown = 0;
+    for r in records {
+        let end = match r {
+            Record::Call(c) => {
+                pending = Some(c);
+                continue;
+            }
+            Record::Result(end) => end,
+            _ => continue,
+        };
+        let Some(call) = pending.take() else { continue };
+        let sent = matches!(
+            end.outcome,
+            CallOutcome::Ok { .. } | CallOutcome::Error { .. } | CallOutcome::Cut { .. }
+        );
+        if !call.request.is_mutation() || !sent || end.resumed {
+            continue;
+        }
+        let Some(event) = call.request.action().and_then(|a| a.strip_prefix("iam:")) else {
+            continue;
+        };
+        shown += 1;
+        s.push_str(&cloudtrail_call(
+            call.index,
+            &call.request,
+            event,
+            end,
+            run_window,
+        ));
+    }
+    if shown == 0 {
+        s = "no change of this run reached IAM: nothing to look up in CloudTrail\n".to_owned();
+    } else {
+        s.push_str(
+            "(CloudTrail delivers an event within about 15 minutes of the call; an empty answer sooner than that is not yet an absence)\n",
+        );
+    }
+    s
+}
+
+/// One change's `lookup-events` command, with what it is looking for.
+fn cloudtrail_call(
+    index: u32,
+    request: &Request,
+    event: &str,
+    end: &crate::journal::CallEnd,
+    run_window: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+) -> String {
+    let mut s = String::new();
+    // Only what an AWS request id can be goes into the command: a journal is
+    // untrusted, and these are pasted into a shell.
+    let (ids, odd): (Vec<&String>, Vec<&String>) =
+        end.request_ids.iter().partition(|id| is_request_id(id));
+    let window = match end.sent_at.as_deref().and_then(parse_time) {
+        Some(at) => Some((
+            at - 5 * time::Duration::MINUTE,
+            at + 15 * time::Duration::MINUTE,
+        )),
+        None => run_window.map(|(start, end)| {
+            (
+                start - 5 * time::Duration::MINUTE,
+                end + 15 * time::Duration::MINUTE,
+            )
+        }),
+    };
+    s.push_str(&format!(
+        "#{index} {}: event {event}, {}\n",
+        printable_within(&request.describe(), MAX_TEXT_CHARS),
+        match ids.as_slice() {
+            [] => "no request id recorded".to_owned(),
+            [id] => format!("request id {}", printable(id)),
+            many => format!(
+                "request ids {}",
+                printable_within(
+                    &many
+                        .iter()
+                        .map(|i| i.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    MAX_TEXT_CHARS
+                )
+            ),
+        }
+    ));
+    let mut command = format!(
+        "aws cloudtrail lookup-events --region us-east-1 --lookup-attributes AttributeKey=EventName,AttributeValue={event}"
+    );
+    match window {
+        Some((from, to)) => command.push_str(&format!(
+            " --start-time {} --end-time {}",
+            utc_time(from),
+            utc_time(to)
+        )),
+        None => s.push_str(
+            "  note: the journal records no usable time: the lookup covers the last 90 days\n",
+        ),
+    }
+    if !ids.is_empty() {
+        let filter: Vec<String> = ids
+            .iter()
+            .map(|id| format!("contains(CloudTrailEvent, '{id}')"))
+            .collect();
+        command.push_str(&format!(" --query \"Events[?{}]\"", filter.join(" || ")));
+    } else {
+        s.push_str(
+            "  note: without a request id, tell the event by its requestParameters and time\n",
+        );
+    }
+    if !odd.is_empty() {
+        s.push_str(&format!(
+            "  note: {} recorded request id(s) are not AWS request ids (letters, digits and '-') and are left out\n",
+            odd.len()
+        ));
+    }
+    s.push_str(&format!(
+        "  {}\n",
+        printable_within(&command, MAX_TEXT_CHARS)
+    ));
+    s
+}
+
+/// What an AWS request id looks like: a UUID, or letters and digits.
+fn is_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+fn parse_time(t: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// A time as CloudTrail takes it: UTC, to the second.
+fn utc_time(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    t.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+    ))
+    .unwrap_or_default()
 }
 
 fn header_line(h: &Header) -> String {

@@ -97,6 +97,10 @@ fn seed_case_journal_and_output_match_the_reviewed_snapshots() {
         "[].finished_at" => "[time]",
         "[].duration_us" => "[duration]",
         "[].wasm_sha256" => "[sha256]",
+        // Fuel depends on the build, like the sha256.
+        "[].fuel_used" => "[fuel]",
+        "[].sent_at" => "[time]",
+        "[].request_ids[]" => "[request-id]",
         "[].target.endpoint" => "[moto]",
         "[].value[].enable_date" => "[time]",
     });
@@ -252,4 +256,55 @@ fn without_a_terminal_or_yes_nothing_changes_and_the_message_says_yes() {
             .iter()
             .all(|r| !matches!(r, Record::Result(e) if e.outcome == CallOutcome::Planned))
     );
+}
+
+#[test]
+fn a_live_run_journals_the_request_id_of_every_answer_iam_sent() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let (out, journal) = recover(&moto, "mfa-test", &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let mut ids = Vec::new();
+    for (call, end) in journal.calls() {
+        // moto sends x-amzn-RequestId on every answer, as IAM does: one
+        // answer per call here (one page, no retries).
+        assert_eq!(end.request_ids.len(), 1, "call {}: {end:?}", call.index);
+        assert!(!end.request_ids[0].is_empty());
+        assert!(end.sent_at.is_some(), "call {}", call.index);
+        ids.push(end.request_ids[0].clone());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "each answer has its own id");
+}
+
+#[test]
+fn show_cloudtrail_prints_a_lookup_per_change_sent() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.jsonl");
+    let out = run_against(&moto, "mfa-recovery", "mfa-test", &path, &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let show = crate::support::run(&["show", path.to_str().unwrap(), "--cloudtrail"]);
+    let (stdout, stderr) = text(&show);
+    assert_eq!(show.status.code(), Some(0), "{stderr}");
+    // The ids in the commands are the journal's ids of the two changes.
+    let journal = Journal::read(&path).unwrap();
+    for (call, end) in journal.calls() {
+        let id = &end.request_ids[0];
+        assert_eq!(
+            stdout.contains(&format!("contains(CloudTrailEvent, '{id}')")),
+            call.request.is_mutation(),
+            "call {}: {stdout}",
+            call.index
+        );
+    }
+    insta::with_settings!({filters => vec![
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[time]"),
+        (r"request id [A-Za-z0-9-]+", "request id [request-id]"),
+        (r"contains\(CloudTrailEvent, '[A-Za-z0-9-]+'\)", "contains(CloudTrailEvent, '[request-id]')"),
+    ]}, {
+        insta::assert_snapshot!("show_cloudtrail", stdout);
+    });
 }

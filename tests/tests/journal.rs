@@ -468,3 +468,130 @@ fn a_journal_naming_a_path_as_its_runbook_is_never_read_from_that_path() {
     let out = run(&["replay", p.to_str().unwrap(), "--runbook", "mfa-recovery"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 }
+
+/// A fresh live run of mfa-recovery against moto (its footer lists the
+/// changes applied): the journal's lines.
+fn live_recovery_lines(dir: &tempfile::TempDir) -> Vec<String> {
+    let moto = crate::support::moto::Moto::start();
+    crate::support::scenarios::seed_world(&moto);
+    let path = dir.path().join("live.jsonl");
+    let out = crate::support::run_against(&moto, "mfa-recovery", "mfa-test", &path, &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).0);
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `lines` with the footer (the last line) edited by `edit`: the chain
+/// still holds, since no line comes after the footer to pin it.
+fn with_footer_edited(mut lines: Vec<String>, edit: impl FnOnce(&mut Value)) -> String {
+    let last = lines.last_mut().unwrap();
+    let mut footer: Value = serde_json::from_str(last).unwrap();
+    assert_eq!(footer["kind"], "footer");
+    edit(&mut footer);
+    *last = footer.to_string();
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn a_footer_that_hides_a_change_fails_verify_naming_the_line_and_both_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = live_recovery_lines(&dir);
+    let n = lines.len();
+    let footer: Value = serde_json::from_str(&lines[n - 1]).unwrap();
+    assert_eq!(footer["applied"], serde_json::json!([1, 4]));
+    // The untouched journal verifies.
+    let p = journal(&dir, &with_footer_edited(lines.clone(), |_| {}));
+    let out = run(&["verify", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+
+    // Hide the deletion of the virtual device: from the runbook's words and
+    // from the host's list of changes.
+    let p = journal(
+        &dir,
+        &with_footer_edited(lines.clone(), |f| {
+            f["outcome"]["changes"].as_array_mut().unwrap().pop();
+            f["applied"] = serde_json::json!([1]);
+        }),
+    );
+    both_reject(
+        &p,
+        &format!(
+            "journal.jsonl:{n}: the footer lists the changes of calls [1] but the journal's calls applied [1, 4]: the footer was edited"
+        ),
+    );
+
+    // Drop the host's list altogether: this header's host always writes it.
+    let p = journal(
+        &dir,
+        &with_footer_edited(lines, |f| {
+            f.as_object_mut().unwrap().remove("applied");
+        }),
+    );
+    both_reject(
+        &p,
+        &format!(
+            "journal.jsonl:{n}: the footer does not list the changes applied (the journal's calls applied [1, 4])"
+        ),
+    );
+}
+
+#[test]
+fn a_footer_with_another_call_count_fails_verify_naming_the_line_and_both_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = live_recovery_lines(&dir);
+    let n = lines.len();
+    let p = journal(
+        &dir,
+        &with_footer_edited(lines, |f| {
+            f["calls"] = 4.into();
+        }),
+    );
+    both_reject(
+        &p,
+        &format!("journal.jsonl:{n}: the footer counts 4 calls but the journal holds 5"),
+    );
+}
+
+#[test]
+fn show_cloudtrail_puts_only_what_an_aws_request_id_can_be_into_a_command() {
+    let dir = tempfile::tempdir().unwrap();
+    // Line 6 is the deactivation's result: give it a hostile "request id"
+    // beside a real-looking one.
+    let p = journal(
+        &dir,
+        &rechained(6, |v| {
+            v["request_ids"] = serde_json::json!([
+                "'; rm -rf ~; echo '\u{1b}[2J",
+                "c1b2a3d4-0000-4000-8000-000000000001"
+            ]);
+        }),
+    );
+    let out = run(&["show", p.to_str().unwrap(), "--cloudtrail"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_no_terminal_controls("show --cloudtrail", &out);
+    assert!(!stdout.contains("rm -rf"), "{stdout}");
+    assert!(
+        stdout.contains("1 recorded request id(s) are not AWS request ids"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "--query \"Events[?contains(CloudTrailEvent, 'c1b2a3d4-0000-4000-8000-000000000001')]\""
+        ),
+        "{stdout}"
+    );
+    // A journal from before calls carried their time: the run's window.
+    assert!(
+        stdout.contains("--start-time 2026-11-25T23:56:37Z --end-time 2026-11-26T00:16:37Z"),
+        "{stdout}"
+    );
+    // The deletion has no request id: looked up by event and time only.
+    assert!(
+        stdout.contains("without a request id, tell the event by its requestParameters"),
+        "{stdout}"
+    );
+}

@@ -131,9 +131,156 @@ fn an_unrelated_unassigned_device_cannot_be_deleted() {
 fn an_endless_loop_stops_at_the_deadline() {
     let moto = Moto::start();
     seed_world(&moto);
-    let a = attack(&moto, "hostile-loop", &["--deadline", "1"]);
+    // Fuel for hours: the deadline alone must stop it.
+    let a = attack(
+        &moto,
+        "hostile-loop",
+        &["--deadline", "1", "--max-fuel", "100000000000000"],
+    );
     trapped(&a, "ran past its 1s deadline");
     assert!(a.elapsed < Duration::from_secs(30), "took {:?}", a.elapsed);
+}
+
+#[test]
+fn an_endless_loop_runs_out_of_the_default_fuel_long_before_the_deadline() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let a = attack(&moto, "hostile-loop", &[]);
+    trapped(
+        &a,
+        "used up its fuel, 10000000000 units of work (--max-fuel)",
+    );
+    let j = a.journal.as_ref().unwrap();
+    assert_eq!(j.header.max_fuel, Some(10_000_000_000));
+    assert_eq!(j.footer.fuel_used, Some(10_000_000_000), "all of it");
+    assert!(a.elapsed < Duration::from_secs(60), "took {:?}", a.elapsed);
+}
+
+/// Run fuel-burner live against `moto` with `flags`, then `runbook replay`
+/// its journal; the live journal and the replay's output and journal.
+fn burn_and_replay(
+    moto: &Moto,
+    dir: &Path,
+    flags: &[&str],
+) -> (
+    std::process::Output,
+    Journal,
+    std::process::Output,
+    u8,
+    Journal,
+) {
+    let live_path = dir.join("live.jsonl");
+    let live = run_against(
+        moto,
+        &runbook_spec("fuel-burner"),
+        "mfa-test",
+        &live_path,
+        flags,
+    );
+    let journal = Journal::read(&live_path)
+        .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&live.stdout)));
+    let replay = run(&[
+        "replay",
+        live_path.to_str().unwrap(),
+        "--runbook",
+        &runbook_spec("fuel-burner"),
+    ]);
+    // `runbook replay` prints a transcript; the same replay in process
+    // writes its journal, to read what it recorded.
+    let rt = runbook_host::sandbox::shared_runtime().unwrap();
+    let bytes = std::fs::read(runbook_spec("fuel-burner")).unwrap();
+    let loaded = rt.load("fuel-burner", &bytes).unwrap();
+    let replay_path = dir.join("replay.jsonl");
+    let file = std::fs::File::create(&replay_path).unwrap();
+    let report = runbook_host::offline::replay(
+        rt,
+        &loaded,
+        "live.jsonl",
+        &journal,
+        runbook_host::offline::Replay {
+            journal: runbook_host::journal::JournalWriter::to_writer(file),
+            ..runbook_host::offline::Replay::default()
+        },
+    )
+    .unwrap();
+    let replayed = Journal::read(&replay_path).unwrap();
+    (live, journal, replay, report.exit_code, replayed)
+}
+
+fn last_call(j: &Journal) -> (u32, &'static str) {
+    let (c, _) = j.calls().last().expect("a call");
+    (c.index, c.request.op())
+}
+
+#[test]
+fn a_runbook_out_of_fuel_stops_at_the_same_call_live_and_in_replay() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let (live, journal, replay, replay_code, replayed) = burn_and_replay(
+        &moto,
+        dir.path(),
+        &["--rounds", "1000000000000", "--max-fuel", "50000000"],
+    );
+    let (stdout, _) = text(&live);
+    assert_eq!(live.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains("used up its fuel, 50000000 units of work (--max-fuel)"),
+        "{stdout}"
+    );
+    assert_eq!(journal.header.max_fuel, Some(50_000_000));
+    assert_eq!(journal.footer.fuel_used, Some(50_000_000));
+    // The first call went out; the loop ran out before the second.
+    assert_eq!(last_call(&journal), (0, "list-mfa-devices"));
+
+    // The replay run ends as the live one did, exit code included;
+    // `runbook replay` says it matched (exit 0) and how the run ended.
+    assert_eq!(replay_code, 4);
+    let (rstdout, rstderr) = text(&replay);
+    assert_eq!(replay.status.code(), Some(0), "{rstdout}{rstderr}");
+    assert!(
+        rstdout.contains("replay matched the recording"),
+        "{rstdout}"
+    );
+    assert!(
+        rstdout.contains("stopped: the runbook used up its fuel"),
+        "{rstdout}"
+    );
+    let last_line = rstdout.lines().rfind(|l| l.starts_with('#')).unwrap();
+    assert!(last_line.starts_with("#0  list-mfa-devices"), "{rstdout}");
+    assert_eq!(last_call(&replayed), last_call(&journal));
+    assert_eq!(replayed.footer.outcome, journal.footer.outcome);
+    match &replayed.footer.outcome {
+        RunOutcome::Trapped { reason } => assert!(reason.contains("fuel"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        replayed.header.max_fuel,
+        Some(50_000_000),
+        "the recorded budget"
+    );
+    assert_eq!(replayed.footer.fuel_used, Some(50_000_000));
+}
+
+#[test]
+fn a_successful_run_records_its_fuel_and_its_replay_uses_the_same() {
+    let moto = Moto::start();
+    seed_world(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let (live, journal, replay, replay_code, replayed) =
+        burn_and_replay(&moto, dir.path(), &["--rounds", "100000"]);
+    assert_eq!(live.status.code(), Some(0), "{}", text(&live).0);
+    let used = journal.footer.fuel_used.expect("fuel used is recorded");
+    assert!(used > 100_000, "the loop costs fuel: {used}");
+    assert!(used < runbook_host::sandbox::DEFAULT_FUEL / 1000, "{used}");
+    assert_eq!(replay.status.code(), Some(0), "{}", text(&replay).0);
+    assert_eq!(replay_code, 0);
+    assert_eq!(
+        replayed.footer.fuel_used,
+        Some(used),
+        "fuel is deterministic"
+    );
+    assert_eq!(last_call(&journal), (1, "list-mfa-devices"));
 }
 
 #[test]

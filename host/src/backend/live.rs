@@ -11,6 +11,11 @@
 //! `ConcurrentModification`) are retried here with backoff, every failed
 //! attempt is handed back for the journal, and no attempt or backoff runs past
 //! the run's deadline.
+//!
+//! Every answer's request id (`x-amzn-RequestId`, the `requestID` of the call's
+//! CloudTrail event) is collected by an SDK interceptor, so each page of a list
+//! and each failed attempt is counted without threading ids through every
+//! operation: a journal links to every CloudTrail event its call caused.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +23,7 @@ use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::operation::RequestId;
 use aws_sdk_iam::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_iam::types::{AssignmentStatusType, StatusType};
 
@@ -45,6 +51,41 @@ pub struct Live {
     runtime: tokio::runtime::Runtime,
     client: Client,
     sts: aws_sdk_sts::Client,
+    /// The request ids of the answers to the call in flight.
+    request_ids: RequestIds,
+}
+
+/// An SDK interceptor that keeps the request id of every HTTP answer the
+/// client receives. The SDK reads it from the `x-amzn-RequestId` header
+/// only (not from an error's XML body), for answers and errors alike.
+#[derive(Debug, Clone, Default)]
+struct RequestIds(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl RequestIds {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl aws_sdk_iam::config::Intercept for RequestIds {
+    fn name(&self) -> &'static str {
+        "runbook-request-ids"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &aws_sdk_iam::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_iam::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_iam::config::ConfigBag,
+    ) -> Result<(), aws_sdk_iam::error::BoxError> {
+        if let Some(id) = RequestId::request_id(context.response()) {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(id.to_owned());
+        }
+        Ok(())
+    }
 }
 
 impl Live {
@@ -77,10 +118,15 @@ impl Live {
             loader = loader.endpoint_url(url);
         }
         let config = runtime.block_on(loader.load());
+        let request_ids = RequestIds::default();
+        let iam = aws_sdk_iam::config::Builder::from(&config)
+            .interceptor(request_ids.clone())
+            .build();
         Ok(Live {
-            client: Client::new(&config),
+            client: Client::from_conf(iam),
             sts: aws_sdk_sts::Client::new(&config),
             runtime,
+            request_ids,
         })
     }
 
@@ -125,6 +171,7 @@ impl Live {
                     result: Err(cut(request)),
                     retries,
                     cut: true,
+                    request_ids: Vec::new(),
                 };
             };
             match result {
@@ -142,6 +189,7 @@ impl Live {
                         result,
                         retries,
                         cut: false,
+                        request_ids: Vec::new(),
                     };
                 }
             }
@@ -230,10 +278,15 @@ impl Backend for Live {
                         result: Err(cut(request)),
                         retries: Vec::new(),
                         cut: true,
+                        request_ids: Vec::new(),
                     },
                 };
             }
-            self.with_retries(request, deadline).await
+            // Ids left by an earlier call cut short are not this call's.
+            self.request_ids.take();
+            let mut answer = self.with_retries(request, deadline).await;
+            answer.request_ids = self.request_ids.take();
+            answer
         })
     }
 }

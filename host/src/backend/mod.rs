@@ -29,6 +29,10 @@ pub struct Answer {
     /// The run's deadline passed while the call was in flight: it was cut
     /// short, and may or may not have reached IAM.
     pub cut: bool,
+    /// The request id (`x-amzn-RequestId`) of every answer IAM sent for this
+    /// call, in order: each failed attempt's, then each page's. Empty when
+    /// nothing was sent (or nothing answered).
+    pub request_ids: Vec<String>,
 }
 
 impl From<CallResult> for Answer {
@@ -37,6 +41,7 @@ impl From<CallResult> for Answer {
             result,
             retries: Vec::new(),
             cut: false,
+            request_ids: Vec::new(),
         }
     }
 }

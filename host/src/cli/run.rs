@@ -102,6 +102,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     max_log_bytes: usize,
 
+    /// Stop the runbook after this much fuel: units of WebAssembly work,
+    /// about one instruction each. Deterministic, unlike --deadline: a
+    /// replay gets the recorded run's budget and stops at the same call.
+    #[arg(long, value_name = "N", default_value_t = runbook_host::sandbox::DEFAULT_FUEL)]
+    max_fuel: u64,
+
     /// Narrow the runbook's grant with an operator policy (TOML, or JSON if
     /// the name ends in .json): `allow`, `deny` (lists of IAM actions) and
     /// `users`. It can never grant more than the runbook declares.
@@ -247,6 +253,7 @@ fn execute(
         max_calls: args.max_calls,
         max_arg_bytes: args.max_arg_bytes,
         max_log_bytes: args.max_log_bytes,
+        max_fuel: args.max_fuel,
     };
     let mut policy = match args.policy.as_deref().map(OperatorPolicy::read) {
         Some(Ok(p)) => p,
@@ -707,6 +714,11 @@ fn print_resume(args: &RunArgs, params: &BTreeMap<String, String>, report: &RunR
                 "--max-log-bytes",
                 args.max_log_bytes.to_string(),
                 defaults.max_log_bytes.to_string(),
+            ),
+            limit(
+                "--max-fuel",
+                args.max_fuel.to_string(),
+                defaults.max_fuel.to_string(),
             ),
         ]
         .into_iter()

@@ -19,6 +19,12 @@ pub struct ShowArgs {
     /// The output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
+
+    /// Instead of the transcript: for each change the run sent to IAM, the
+    /// `aws cloudtrail lookup-events` command that finds AWS's own record of
+    /// it (its event, a time window, its request ids).
+    #[arg(long, conflicts_with = "output")]
+    cloudtrail: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -62,6 +68,12 @@ pub fn main(args: ShowArgs) -> anyhow::Result<u8> {
         b
     });
     match args.output {
+        Output::Text if args.cloudtrail => {
+            if let Some(b) = &banner {
+                outln!("{}", printable_within(b, MAX_TEXT_CHARS));
+            }
+            out!("{}", transcript::cloudtrail(&j.records));
+        }
         Output::Text => {
             if let Some(b) = &banner {
                 outln!("{}", printable_within(b, MAX_TEXT_CHARS));

@@ -67,6 +67,8 @@ pub struct RunState {
     pub(super) echo: bool,
     pub(super) replay: Option<Box<dyn Recording>>,
     pub(super) changes: Vec<Request>,
+    /// The indices of the calls in `changes`, for the footer.
+    pub(super) applied: Vec<u32>,
     /// When the run must end: no call, retry or wait runs past it.
     pub(super) deadline: std::time::Instant,
     /// The last change sent, if IAM answered it with an error: the runbook
@@ -119,6 +121,8 @@ impl RunState {
         let mut sent = false;
         let mut refusal = None;
         let mut retries = Vec::new();
+        let mut request_ids = Vec::new();
+        let mut sent_at = None;
         let mut resumed = false;
         let (outcome, result) =
             if let Some(replay) = self.replay.as_mut().filter(|r| r.answers(index)) {
@@ -166,8 +170,10 @@ impl RunState {
                 )
             } else {
                 sent = true;
+                sent_at = Some(super::now_rfc3339());
                 let answer = self.backend.call(&request, self.deadline);
                 retries = answer.retries;
+                request_ids = answer.request_ids;
                 let outcome = match (&answer.result, answer.cut) {
                     (Err(IamError::ServiceFailure(e)), true) => CallOutcome::Cut {
                         reason: e.message.clone(),
@@ -185,8 +191,11 @@ impl RunState {
             _ => None,
         };
         // A change answered from a resumed journal was made by that run.
-        if request.is_mutation() && result.is_ok() && !refused && !resumed {
+        // The same rule as verification's (`CallOutcome::applied`), so the
+        // footer's list of changes can be checked against the calls.
+        if request.is_mutation() && outcome.applied() && !resumed {
             self.changes.push(request.clone());
+            self.applied.push(index);
         }
         // A change IAM refused (a conflict while it catches up) may be asked
         // for again: it is still the change the operator approved.
@@ -199,6 +208,8 @@ impl RunState {
             duration_us,
             retries,
             resumed,
+            sent_at,
+            request_ids,
         }));
         if let Err(source) = written {
             let abort = if sent {

@@ -29,7 +29,22 @@ pub struct Limits {
     /// Bytes of log output (log lines plus stdout/stderr) per run, so a
     /// runbook cannot fill the disk through its journal.
     pub max_log_bytes: usize,
+    /// Fuel: wasmtime's count of the guest's WebAssembly instructions (about
+    /// one unit each). Unlike the deadline it is deterministic, so a replay
+    /// given the recorded budget stops at the same call the live run did.
+    /// See [`DEFAULT_FUEL`] for the default's reason.
+    pub max_fuel: u64,
 }
+
+/// The default fuel budget. Measured against moto: mfa-recovery uses about
+/// 23,000 units for one device, mfa-audit over a 503-user credential report
+/// about 563,000, and the bench-calls test runbook about 116,000 for 999
+/// calls (host calls cost the guest little: the host's work is not fuel).
+/// `hostile-loop` burns about 10 billion a second here (wasmtime charges a
+/// loop's whole body at once). Ten billion is over 10,000 times the heaviest
+/// real run (an audit of 10,000 users would use about 11 million), and
+/// stops an endless loop in about a second, well before the 300 s deadline.
+pub const DEFAULT_FUEL: u64 = 10_000_000_000;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -39,6 +54,7 @@ impl Default for Limits {
             max_calls: 1000,
             max_arg_bytes: 4096,
             max_log_bytes: 1 << 20,
+            max_fuel: DEFAULT_FUEL,
         }
     }
 }
@@ -87,6 +103,14 @@ pub enum Abort {
         ended: String,
         /// Why the journal could not be written.
         source: std::io::Error,
+    },
+    /// The runbook used up its fuel (`--max-fuel`).
+    #[error(
+        "the runbook used up its fuel, {budget} units of work (--max-fuel), and was stopped; if the runbook really needs more, raise --max-fuel"
+    )]
+    OutOfFuel {
+        /// The budget it had.
+        budget: u64,
     },
     /// The run's deadline passed during a call (a stalled IAM, a wait).
     #[error("stopped at the run's deadline (--deadline): {0}")]
@@ -145,7 +169,9 @@ pub(super) fn classify(
             Abort::ConsentRequired { .. } | Abort::NotApproved { .. } => {
                 (RunOutcome::Refused { reason }, exit::CONSENT_REFUSED)
             }
-            Abort::Limit(_) | Abort::Cut(_) => (RunOutcome::Trapped { reason }, exit::TRAPPED),
+            Abort::Limit(_) | Abort::Cut(_) | Abort::OutOfFuel { .. } => {
+                (RunOutcome::Trapped { reason }, exit::TRAPPED)
+            }
             Abort::Journal(_) | Abort::Unrecorded { .. } => {
                 (RunOutcome::Aborted { reason }, exit::HOST_ERROR)
             }
@@ -166,6 +192,10 @@ pub(super) fn classify(
         }
     }
     let reason = match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Abort::OutOfFuel {
+            budget: limits.max_fuel,
+        }
+        .to_string(),
         Some(Trap::Interrupt) => format!(
             "the runbook ran past its {}s deadline (--deadline) and was stopped",
             limits.deadline.as_secs()

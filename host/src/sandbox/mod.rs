@@ -20,7 +20,7 @@ mod runtime;
 mod wasi;
 
 pub use call::{Consent, RunState};
-pub use limits::{Abort, Limits};
+pub use limits::{Abort, DEFAULT_FUEL, Limits};
 pub use runtime::{Loaded, Runtime, shared_runtime};
 
 use std::collections::BTreeMap;
@@ -107,6 +107,7 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
             target: spec.target,
             started_at: now_rfc3339(),
             resumes: spec.resumes,
+            max_fuel: Some(spec.limits.max_fuel),
         }))
         .context("cannot write the journal header")?;
 
@@ -144,6 +145,7 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
             echo: spec.echo,
             replay: spec.replay,
             changes: Vec::new(),
+            applied: Vec::new(),
             deadline,
             retrying: None,
         },
@@ -151,6 +153,10 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
     store.limiter(|s| &mut s.limits);
     store.set_epoch_deadline(deadline_ticks);
     store.epoch_deadline_trap();
+    store
+        .set_fuel(spec.limits.max_fuel)
+        .map_err(anyhow::Error::from)
+        .context("the engine does not count fuel")?;
 
     let params: Vec<(String, String)> = spec.params.into_iter().collect();
     let result = loaded
@@ -158,6 +164,11 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         .instantiate(&mut store)
         .and_then(|instance| instance.call_run(&mut store, &params));
 
+    // What is left when the guest stopped (0 when it ran out).
+    let fuel_used = store
+        .get_fuel()
+        .ok()
+        .map(|left| spec.limits.max_fuel.saturating_sub(left));
     let mut state = store.into_data();
     // Guest stdout/stderr share the log budget; what does not fit is cut, and
     // the cut is said.
@@ -230,6 +241,8 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         outcome: outcome.clone(),
         calls: state.calls,
         finished_at: now_rfc3339(),
+        fuel_used,
+        applied: Some(std::mem::take(&mut state.applied)),
     }));
     if let Err(e) = footer {
         // The journal is incomplete: the operator still learns how the run

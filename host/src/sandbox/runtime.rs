@@ -76,7 +76,7 @@ pub(super) const ALLOWED_IMPORTS: &[&str] = &[
 ];
 
 impl Runtime {
-    /// Build the engine (component model, epoch deadlines, no async) and the
+    /// Build the engine (component model, epoch deadlines, fuel, no async) and the
     /// linker with the runbook world and the locked-down WASI.
     pub fn new() -> anyhow::Result<Runtime> {
         Runtime::with_cache(Cache::default_location())
@@ -87,6 +87,14 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // Fuel as well as the deadline: the deadline is wall-clock time and
+        // differs between a live run and its replay; fuel counts the guest's
+        // instructions, so a replay with the recorded budget stops where the
+        // live run stopped. Fuel changes the compiled code: the cache key
+        // (`Engine::precompile_compatibility_hash`, see `crate::cache`)
+        // hashes wasmtime's tunables, which include `consume_fuel`, so code
+        // compiled without it is never loaded (a test in `cache` checks).
+        config.consume_fuel(true);
         // Off unless needed: host calls are 2-3x cheaper without it.
         config.concurrency_support(false);
         let engine = Engine::new(&config)?;
