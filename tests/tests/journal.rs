@@ -538,6 +538,28 @@ fn a_footer_that_hides_a_change_fails_verify_naming_the_line_and_both_lists() {
     );
 }
 
+/// The runbook's own words in the footer (its summary and list of changes)
+/// are not the host's to check, so `verify` cannot tell them edited; a replay
+/// can: the runbook, run again on the recorded answers, ends as it really did.
+#[test]
+fn a_footer_whose_runbook_words_were_edited_fails_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = live_recovery_lines(&dir);
+    let p = journal(
+        &dir,
+        &with_footer_edited(lines, |f| {
+            f["outcome"]["changes"].as_array_mut().unwrap().pop();
+        }),
+    );
+    let out = run(&["replay", p.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("every call matched, but the run ended differently"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn a_footer_with_another_call_count_fails_verify_naming_the_line_and_both_counts() {
     let dir = tempfile::tempdir().unwrap();

@@ -73,6 +73,7 @@ pub fn main(_args: ConfigArgs) -> anyhow::Result<u8> {
             "limits.deadline",
             num(c.limits.deadline, d.deadline.as_secs()),
         ),
+        ("limits.max-fuel", num(c.limits.max_fuel, d.max_fuel)),
         (
             "limits.max-memory-mib",
             num(

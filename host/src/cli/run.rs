@@ -219,6 +219,9 @@ fn apply_config(args: &mut RunArgs, matches: &clap::ArgMatches, config: &Config)
     if let Some(v) = l.deadline.filter(|_| defaulted("deadline")) {
         args.deadline = v;
     }
+    if let Some(v) = l.max_fuel.filter(|_| defaulted("max_fuel")) {
+        args.max_fuel = v;
+    }
     if let Some(v) = l.max_memory_mib.filter(|_| defaulted("max_memory_mib")) {
         args.max_memory_mib = v;
     }
