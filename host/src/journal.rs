@@ -35,8 +35,8 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Record {
-    /// The first line.
-    Header(Header),
+    /// The first line (boxed: it is much larger than the other records).
+    Header(Box<Header>),
     /// A call's intent, recorded before it is sent.
     Call(Call),
     /// A call's outcome, recorded before the runbook sees it.
@@ -102,6 +102,10 @@ pub struct Header {
     /// The journal of the run this one resumes (`runbook run --resume`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumes: Option<Resumes>,
+    /// Who signed the component, as checked against the operator's
+    /// allowed_signers before it ran (`runbook run --trusted-signers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<crate::signing::Signer>,
 }
 
 /// The run a resumed run continues: its journal, pinned by its last line.
@@ -787,6 +791,7 @@ impl Partial {
         let Some(Record::Header(header)) = records.first().cloned() else {
             unreachable!("line 1 was checked to be a header");
         };
+        let header = *header;
         let footer = match records.last() {
             Some(Record::Footer(f)) => Some(f.clone()),
             _ => None,

@@ -281,11 +281,22 @@ pub fn read_runbook(
         let bytes = read_component(&wasm)?;
         return Ok((printable_path(as_path), bytes));
     }
-    if spec.ends_with(".wasm") || spec.contains(std::path::MAIN_SEPARATOR) || as_path.is_file() {
-        let bytes = read_component(as_path)?;
-        return Ok((printable_path(as_path), bytes));
+    if let Some(path) = component_file(spec) {
+        let bytes = read_component(path)?;
+        return Ok((printable_path(path), bytes));
     }
     read_named_runbook(spec, project, say)
+}
+
+/// The component file `spec` names, if [`read_runbook`] reads it as a path
+/// to a `.wasm` (not a runbook crate, which is built, nor a name).
+pub fn component_file(spec: &str) -> Option<&Path> {
+    let as_path = Path::new(spec);
+    if as_path.join("runbook.toml").is_file() && as_path.join("Cargo.toml").is_file() {
+        return None;
+    }
+    (spec.ends_with(".wasm") || spec.contains(std::path::MAIN_SEPARATOR) || as_path.is_file())
+        .then_some(as_path)
 }
 
 /// Read the runbook called `name` from the project's `runbooks/` (built if

@@ -180,6 +180,13 @@ pub fn render(records: &[Record]) -> String {
     if let Some(Record::Header(h)) = records.first() {
         s.push_str(&header_line(h));
         s.push('\n');
+        if let Some(signer) = &h.signed_by {
+            s.push_str(&format!(
+                "component signed by {} (key {})\n",
+                printable(&signer.principal),
+                printable(&signer.fingerprint)
+            ));
+        }
     }
     for l in lines(records) {
         s.push_str(&format!(

@@ -18,6 +18,7 @@ mod policy;
 mod replay;
 mod run;
 mod show;
+mod sign;
 mod verify;
 
 /// Run reviewed AWS IAM recovery procedures ("runbooks") as sandboxed
@@ -39,6 +40,7 @@ enum Command {
     Policy(policy::PolicyArgs),
     New(new::NewArgs),
     List(list::ListArgs),
+    Sign(sign::SignArgs),
 }
 
 /// Parse `argv` and run the subcommand; returns the exit code.
@@ -65,6 +67,7 @@ pub fn main(argv: Vec<OsString>) -> anyhow::Result<u8> {
         Command::Policy(_) => unreachable!("`policy` with a runbook is handled above"),
         Command::New(args) => new::main(args),
         Command::List(args) => list::main(args),
+        Command::Sign(args) => sign::main(args),
     }
 }
 
