@@ -841,6 +841,22 @@ fn print_resume(args: &RunArgs, params: &BTreeMap<String, String>, report: &RunR
             "--policy",
             args.policy.as_ref().map(|p| p.display().to_string()),
         ),
+        // The same trust: the resumed run checks the component's signature
+        // again, and signs its own journal.
+        (
+            "--trusted-signers",
+            args.trusted_signers
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        ),
+        (
+            "--signature",
+            args.signature.as_ref().map(|p| p.display().to_string()),
+        ),
+        (
+            "--sign-journal",
+            args.sign_journal.as_ref().map(|p| p.display().to_string()),
+        ),
     ]
     .into_iter()
     .filter_map(|(f, v)| v.map(|v| (f.to_owned(), v)))
