@@ -156,7 +156,13 @@ impl SigningKey {
     /// Sign `msg` for `namespace`: an armored `SSHSIG` (`-----BEGIN SSH
     /// SIGNATURE-----`), as `ssh-keygen -Y sign -n NAMESPACE` writes it.
     pub fn sign(&self, namespace: &str, msg: &[u8]) -> Result<String, SigningError> {
-        let sig = self.key.sign(namespace, HASH, msg).map_err(|e| SigningError::Key {
+        let sig = match self.key.key_data() {
+            ssh_key::private::KeypairData::Rsa(pair) => {
+                sign_rsa(self.key.public_key().key_data(), pair, namespace, msg)
+            }
+            _ => self.key.sign(namespace, HASH, msg),
+        };
+        let sig = sig.map_err(|e| SigningError::Key {
             path: self.path.clone(),
             reason: format!(
                 "cannot sign with this key ({e}); use an ed25519, ECDSA or RSA key made by ssh-keygen (security-key types are not supported)"
@@ -165,6 +171,43 @@ impl SigningKey {
         sig.to_pem(LineEnding::LF)
             .map_err(|e| SigningError::Refused(format!("cannot encode the signature: {e}")))
     }
+}
+
+/// An RSA signature as `ssh-keygen -Y sign` makes it (PKCS#1 v1.5 over
+/// SHA-512, `rsa-sha2-512`). ssh-key 0.6.7 would do the same but builds the
+/// private key from the primes p and p, which the rsa crate rejects
+/// (RustCrypto/SSH#387): the key is built here from p and q.
+fn sign_rsa(
+    public: &ssh_key::public::KeyData,
+    pair: &ssh_key::private::RsaKeypair,
+    namespace: &str,
+    msg: &[u8],
+) -> ssh_key::Result<SshSig> {
+    use rsa::signature::{SignatureEncoding, Signer};
+    let int = |m: &ssh_key::Mpint| {
+        m.as_positive_bytes()
+            .map(rsa::BigUint::from_bytes_be)
+            .ok_or(ssh_key::Error::Crypto)
+    };
+    let key = rsa::RsaPrivateKey::from_components(
+        int(&pair.public.n)?,
+        int(&pair.public.e)?,
+        int(&pair.private.d)?,
+        vec![int(&pair.private.p)?, int(&pair.private.q)?],
+    )
+    .map_err(|_| ssh_key::Error::Crypto)?;
+    let signed = SshSig::signed_data(namespace, HASH, msg)?;
+    let data = rsa::pkcs1v15::SigningKey::<sha2::Sha512>::new(key)
+        .try_sign(&signed)
+        .map_err(|_| ssh_key::Error::Crypto)?
+        .to_vec();
+    let signature = ssh_key::Signature::new(
+        ssh_key::Algorithm::Rsa {
+            hash: Some(HashAlg::Sha512),
+        },
+        data,
+    )?;
+    SshSig::new(public.clone(), namespace, HASH, signature)
 }
 
 /// One accepted line of an allowed_signers file.

@@ -30,12 +30,17 @@ fn ssh_keygen(args: &[&str], stdin: Option<&Path>) -> Output {
 /// A key pair made by ssh-keygen in `dir`: the private key's path and the
 /// public key line.
 fn keygen(dir: &Path, name: &str, passphrase: &str) -> (PathBuf, String) {
+    keygen_typed(dir, name, passphrase, "ed25519")
+}
+
+/// As [`keygen`], of key type `ty` (`ssh-keygen -t`).
+fn keygen_typed(dir: &Path, name: &str, passphrase: &str, ty: &str) -> (PathBuf, String) {
     let key = dir.join(name);
     let out = ssh_keygen(
         &[
             "-q",
             "-t",
-            "ed25519",
+            ty,
             "-N",
             passphrase,
             "-C",
@@ -173,6 +178,61 @@ fn runbook_sign_writes_a_signature_ssh_keygen_verifies() {
     );
     // ssh-keygen's own checks still hold: another identity is refused.
     assert!(!verify("mallory@example.com").status.success());
+}
+
+#[test]
+fn ed25519_ecdsa_and_rsa_keys_sign_and_verify_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let wasm = component(d);
+    let sig = d.join("mfa-recovery.wasm.sig");
+    for ty in ["ed25519", "ecdsa", "rsa"] {
+        let (key, public) = keygen_typed(d, ty, "", ty);
+        let signers = allowed(d, &[format!("{ty}@example.com {public}")]);
+        sign(&wasm, &key, &[]);
+        let out = ssh_keygen(
+            &[
+                "-Y",
+                "verify",
+                "-n",
+                "runbook",
+                "-f",
+                s(&signers),
+                "-I",
+                &format!("{ty}@example.com"),
+                "-s",
+                s(&sig),
+            ],
+            Some(&wasm),
+        );
+        assert!(out.status.success(), "{ty}: {:?}", text(&out));
+
+        std::fs::remove_file(&sig).unwrap();
+        let out = ssh_keygen(
+            &["-Y", "sign", "-n", "runbook", "-f", s(&key), s(&wasm)],
+            None,
+        );
+        assert!(out.status.success(), "{ty}: {:?}", text(&out));
+        // Accepted: the run goes on to fail at the unreachable endpoint.
+        let out = run(&[
+            "run",
+            s(&wasm),
+            "--user",
+            "mfa-test",
+            "--dry-run",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--journal",
+            s(&d.join(format!("{ty}.jsonl"))),
+            "--trusted-signers",
+            s(&signers),
+        ]);
+        assert_ne!(out.status.code(), Some(8), "{ty}: {:?}", text(&out));
+        let j = Journal::read(&d.join(format!("{ty}.jsonl"))).unwrap();
+        let signer = j.header.signed_by.expect("the signer is in the header");
+        assert_eq!(signer.principal, format!("{ty}@example.com"));
+        assert_eq!(signer.fingerprint, fingerprint(&key));
+    }
 }
 
 #[test]
