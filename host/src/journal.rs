@@ -8,7 +8,8 @@
 //! zeros), so an edited, removed, reordered or truncated journal is detected.
 //!
 //! The chain detects damage, not a forger who rewrites every later line: for
-//! that, keep the final hash the run prints somewhere the journal is not.
+//! that, keep the final hash the run prints somewhere the journal is not, or
+//! sign it (`runbook run --sign-journal`, see [`crate::signing`]).
 //! No credentials or MFA seeds can reach a journal: the WIT types that flow into
 //! it have no field for them.
 
