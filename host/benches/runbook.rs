@@ -55,6 +55,7 @@ fn spec(params: BTreeMap<String, String>, replay: Option<Replayer>) -> RunSpec {
         replay: replay.map(|r| Box::new(r) as Box<dyn runbook_host::backend::Recording>),
         grant: None,
         resumes: None,
+        signed_by: None,
     }
 }
 

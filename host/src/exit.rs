@@ -17,3 +17,6 @@ pub const CONSENT_REFUSED: u8 = 5;
 pub const REPLAY_DIVERGED: u8 = 6;
 /// A journal failed verification.
 pub const JOURNAL_INVALID: u8 = 7;
+/// The component has no valid signature by a signer in --trusted-signers:
+/// refused before any of it was parsed or ran.
+pub const SIGNATURE_REFUSED: u8 = 8;

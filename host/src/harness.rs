@@ -198,6 +198,7 @@ impl Harness {
                     replay: None,
                     grant: None,
                     resumes: None,
+                    signed_by: None,
                 },
             ),
             (None, None) => anyhow::bail!(

@@ -8,7 +8,8 @@
 //! zeros), so an edited, removed, reordered or truncated journal is detected.
 //!
 //! The chain detects damage, not a forger who rewrites every later line: for
-//! that, keep the final hash the run prints somewhere the journal is not.
+//! that, keep the final hash the run prints somewhere the journal is not, or
+//! sign it (`runbook run --sign-journal`, see [`crate::signing`]).
 //! No credentials or MFA seeds can reach a journal: the WIT types that flow into
 //! it have no field for them.
 
@@ -35,8 +36,8 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Record {
-    /// The first line.
-    Header(Header),
+    /// The first line (boxed: it is much larger than the other records).
+    Header(Box<Header>),
     /// A call's intent, recorded before it is sent.
     Call(Call),
     /// A call's outcome, recorded before the runbook sees it.
@@ -106,6 +107,10 @@ pub struct Header {
     /// same. Absent in journals written before fuel was counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_fuel: Option<u64>,
+    /// Who signed the component, as checked against the operator's
+    /// allowed_signers before it ran (`runbook run --trusted-signers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<crate::signing::Signer>,
 }
 
 /// The run a resumed run continues: its journal, pinned by its last line.
@@ -847,6 +852,7 @@ impl Partial {
         let Some(Record::Header(header)) = records.first().cloned() else {
             unreachable!("line 1 was checked to be a header");
         };
+        let header = *header;
         let footer = match records.last() {
             Some(Record::Footer(f)) => Some(f.clone()),
             _ => None,

@@ -24,4 +24,5 @@ pub mod project;
 pub mod replay;
 pub mod request;
 pub mod sandbox;
+pub mod signing;
 pub mod transcript;

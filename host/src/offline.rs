@@ -29,6 +29,8 @@ pub struct Replay {
     pub journal: JournalWriter,
     /// Print log lines as they happen.
     pub echo: bool,
+    /// Who signed the component, if its signature was checked.
+    pub signed_by: Option<crate::signing::Signer>,
 }
 
 impl Default for Replay {
@@ -39,6 +41,7 @@ impl Default for Replay {
             limits: Limits::default(),
             journal: JournalWriter::in_memory(),
             echo: false,
+            signed_by: None,
         }
     }
 }
@@ -78,6 +81,7 @@ pub fn replay(
             replay: Some(Box::new(Replayer::new(source, journal))),
             grant: Some(how.grant.unwrap_or_else(|| journal.header.grant.clone())),
             resumes: None,
+            signed_by: how.signed_by,
         },
     )
 }

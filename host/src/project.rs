@@ -354,15 +354,26 @@ pub fn find_runbook(
             source: Source::Path(as_path.to_owned()),
         });
     }
-    if spec.ends_with(".wasm") || spec.contains(std::path::MAIN_SEPARATOR) || as_path.is_file() {
+    if let Some(path) = component_file(spec) {
         return Ok(Found {
-            what: printable_path(as_path),
-            bytes: read_component(as_path)?,
-            source: Source::Path(as_path.to_owned()),
+            what: printable_path(path),
+            bytes: read_component(path)?,
+            source: Source::Path(path.to_owned()),
         });
     }
     let mut found = named_runbooks(spec, project, say, true)?;
     Ok(found.remove(0))
+}
+
+/// The component file `spec` names, if [`read_runbook`] reads it as a path
+/// to a `.wasm` (not a runbook crate, which is built, nor a name).
+pub fn component_file(spec: &str) -> Option<&Path> {
+    let as_path = Path::new(spec);
+    if as_path.join("runbook.toml").is_file() && as_path.join("Cargo.toml").is_file() {
+        return None;
+    }
+    (spec.ends_with(".wasm") || spec.contains(std::path::MAIN_SEPARATOR) || as_path.is_file())
+        .then_some(as_path)
 }
 
 /// Read the runbook called `name`: from the runbooks directory you work in

@@ -185,6 +185,13 @@ pub fn render(records: &[Record]) -> String {
     if let Some(Record::Header(h)) = records.first() {
         s.push_str(&header_line(h));
         s.push('\n');
+        if let Some(signer) = &h.signed_by {
+            s.push_str(&format!(
+                "component signed by {} (key {})\n",
+                printable(&signer.principal),
+                printable(&signer.fingerprint)
+            ));
+        }
     }
     for l in lines(records) {
         // The request ids last: one per answer IAM sent (a page, an attempt).

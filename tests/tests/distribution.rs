@@ -258,3 +258,51 @@ fn in_a_checkout_list_shows_that_its_runbooks_come_before_the_embedded_ones() {
         ]
     );
 }
+
+/// The runbooks embedded in the binary are trusted as the binary is: with
+/// trusted signers required (here by the configuration file), an installed
+/// binary still runs them, while a component given by path needs its
+/// signature.
+#[test]
+fn with_trusted_signers_an_embedded_runbook_runs_and_a_path_needs_a_signature() {
+    let bin = installed_binary();
+    let moto = Moto::start();
+    seed_world(&moto);
+    let tmp = tempfile::tempdir().unwrap();
+    let signers = tmp.path().join("allowed_signers");
+    let (_, public) = crate::signing::keygen(tmp.path(), "alice", "");
+    std::fs::write(&signers, format!("alice@example.com {public}\n")).unwrap();
+    let config = tmp.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("trusted-signers = {:?}\n", signers.display().to_string()),
+    )
+    .unwrap();
+    let copy = tmp.path().join("mfa-recovery.wasm");
+    std::fs::copy(
+        runbook_host::project::Project::find(Some(&root()))
+            .unwrap()
+            .unwrap()
+            .wasm_path("mfa-recovery"),
+        &copy,
+    )
+    .unwrap();
+    for (runbook, code) in [("mfa-recovery", 0), (copy.to_str().unwrap(), 8)] {
+        let mut cmd = Command::new(&bin);
+        isolate(&mut cmd);
+        let out = cmd
+            .current_dir("/")
+            .env("RUNBOOK_CONFIG", &config)
+            .env("RUNBOOK_STATE_DIR", tmp.path().join("state"))
+            .args(["run", runbook, "--user", "mfa-test", "--dry-run"])
+            .args(["--endpoint-url", &moto.url])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{runbook}: {stdout}\n{stderr}"
+        );
+    }
+}

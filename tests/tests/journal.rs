@@ -20,7 +20,7 @@ fn journal(dir: &tempfile::TempDir, content: &str) -> PathBuf {
 }
 
 /// Lines of JSON chained afresh: each `prev` is the hash of the line before.
-fn chain(lines: impl IntoIterator<Item = Value>) -> String {
+pub(crate) fn chain(lines: impl IntoIterator<Item = Value>) -> String {
     let mut prev = GENESIS.to_owned();
     let mut out = String::new();
     for mut v in lines {

@@ -44,6 +44,9 @@ mod replay;
 /// Hostile runbooks: capability gating and sandbox limits.
 mod sandbox;
 
+/// Signed runbooks and signed journals, checked both ways against ssh-keygen.
+mod signing;
+
 /// The in-process test harness for runbook authors.
 mod harness;
 

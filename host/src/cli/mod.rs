@@ -19,6 +19,7 @@ mod policy;
 mod replay;
 mod run;
 mod show;
+mod sign;
 mod verify;
 
 /// Run reviewed AWS IAM recovery procedures ("runbooks") as sandboxed
@@ -41,6 +42,7 @@ enum Command {
     New(new::NewArgs),
     List(list::ListArgs),
     Config(config::ConfigArgs),
+    Sign(sign::SignArgs),
 }
 
 /// Parse `argv` and run the subcommand; returns the exit code.
@@ -68,6 +70,7 @@ pub fn main(argv: Vec<OsString>) -> anyhow::Result<u8> {
         Command::New(args) => new::main(args),
         Command::List(args) => list::main(args),
         Command::Config(args) => config::main(args),
+        Command::Sign(args) => sign::main(args),
     }
 }
 

@@ -28,6 +28,17 @@ pub struct ReplayArgs {
     /// current directory).
     #[arg(long, value_name = "DIR")]
     runbooks: Option<PathBuf>,
+
+    /// Refuse the runbook (exit 8) unless its component carries a valid
+    /// signature by a key this allowed_signers file lists, as `runbook run
+    /// --trusted-signers` does.
+    #[arg(long, value_name = "FILE")]
+    trusted_signers: Option<PathBuf>,
+
+    /// The component's signature (default: COMPONENT.sig beside a --runbook
+    /// given by path; a runbook given by name needs this flag).
+    #[arg(long, value_name = "FILE")]
+    signature: Option<PathBuf>,
 }
 
 pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
@@ -73,6 +84,19 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
             printable(recorded)
         ))
     })?;
+    // Before any of the component is parsed: its signature, if required.
+    let trust = super::run::Trust {
+        trusted_signers: args.trusted_signers.clone(),
+        signature: args.signature.clone(),
+        sign_journal: None,
+    };
+    if let Err((code, message)) = trust.check(
+        args.runbook.as_deref().and_then(project::component_file),
+        &found,
+    ) {
+        super::out::error(message);
+        return Ok(code);
+    }
     let what = &found.what;
     let rt = shared_runtime()?;
     let loaded = rt.load(what, &found.bytes)?;

@@ -21,6 +21,7 @@ use runbook_host::project;
 use runbook_host::replay::Replayer;
 use runbook_host::request::Request;
 use runbook_host::sandbox::{self, Consent, Limits, Loaded, RunReport, RunSpec, Runtime};
+use runbook_host::signing::{self, AllowedSigners, Signer};
 use runbook_host::transcript::{self, MAX_TEXT_CHARS, printable, printable_path, printable_within};
 
 /// Run a runbook. Its own parameters (e.g. --user) are flags too: see
@@ -119,10 +120,135 @@ pub struct RunArgs {
     #[arg(long, value_name = "ACTION")]
     deny: Vec<String>,
 
+    /// Refuse the runbook (exit 8) unless its component carries a valid
+    /// signature (`runbook sign`, or `ssh-keygen -Y sign -n runbook`) by a
+    /// key this file lists: ssh-keygen's and git's allowed_signers format.
+    /// Checked before any of the component is read as WebAssembly; the
+    /// signer goes into the journal's header.
+    #[arg(long, value_name = "FILE")]
+    trusted_signers: Option<PathBuf>,
+
+    /// The component's signature (default: COMPONENT.sig beside a component
+    /// given by path; a runbook given by name needs this flag).
+    #[arg(long, value_name = "FILE")]
+    signature: Option<PathBuf>,
+
+    /// When the run ends, sign its journal's last line sha256 with this SSH
+    /// private key (namespace runbook-journal) into JOURNAL.sig, which
+    /// `runbook verify --trusted-signers` checks.
+    #[arg(long, value_name = "KEY")]
+    sign_journal: Option<PathBuf>,
+
     /// Where the journal goes without --journal (the configuration's
     /// journal-dir, or the state directory's journals/).
     #[arg(skip)]
     journal_dir: PathBuf,
+}
+
+/// Who must vouch for the component, and who signs the journal: the flags'
+/// values, kept apart so a configuration file can supply them too (flags
+/// override it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trust {
+    /// The allowed_signers file the component's signature is checked against.
+    pub trusted_signers: Option<PathBuf>,
+    /// The component's signature, where not beside the component.
+    pub signature: Option<PathBuf>,
+    /// The private key that signs the journal when the run ends.
+    pub sign_journal: Option<PathBuf>,
+}
+
+impl Trust {
+    /// The values given as flags in `argv`, before clap parses it (the
+    /// signature is checked before the component is parsed for its flags).
+    fn from_argv(argv: &[OsString]) -> Trust {
+        let path = |flag: &str| params::find_value(argv, flag).map(PathBuf::from);
+        Trust {
+            trusted_signers: path("--trusted-signers"),
+            signature: path("--signature"),
+            sign_journal: path("--sign-journal"),
+        }
+    }
+
+    /// What the configuration file sets and the flags left unset.
+    pub fn or_config(mut self, config: &Config) -> Trust {
+        if self.trusted_signers.is_none() {
+            self.trusted_signers.clone_from(&config.trusted_signers);
+        }
+        if self.sign_journal.is_none() {
+            self.sign_journal.clone_from(&config.sign_journal);
+        }
+        self
+    }
+
+    fn from_args(args: &RunArgs) -> Trust {
+        Trust {
+            trusted_signers: args.trusted_signers.clone(),
+            signature: args.signature.clone(),
+            sign_journal: args.sign_journal.clone(),
+        }
+    }
+
+    /// Check the signature of a component (`file` where it was read if
+    /// given by path) if trusted signers are set: who signed, or the exit
+    /// code and why it is refused.
+    pub fn check(
+        &self,
+        file: Option<&std::path::Path>,
+        found: &project::Found,
+    ) -> Result<Option<Signer>, (u8, String)> {
+        let (what, bytes) = (found.what.as_str(), found.bytes.as_slice());
+        let Some(signers_file) = &self.trusted_signers else {
+            return match &self.signature {
+                Some(_) => Err((
+                    exit::USAGE,
+                    "--signature needs --trusted-signers FILE: the signers whose signature is accepted".to_owned(),
+                )),
+                None => Ok(None),
+            };
+        };
+        let refused = |m: String| {
+            (
+                exit::SIGNATURE_REFUSED,
+                format!("refused to run {what}: {m}"),
+            )
+        };
+        // A runbook embedded in the binary is trusted as the binary is: the
+        // same build produced both from the reviewed source. A signature
+        // given for it is still checked.
+        if found.source == project::Source::Embedded && self.signature.is_none() {
+            return Ok(None);
+        }
+        let signers = AllowedSigners::read(signers_file)
+            .map_err(|e| (exit::USAGE, format!("--trusted-signers: {e}")))?;
+        // Beside a component given by path; a name has no file of its own
+        // (built from runbooks/ or kept in the binary).
+        let sig_path = match (&self.signature, file) {
+            (Some(p), _) => p.clone(),
+            (None, Some(component)) => signing::signature_path(component),
+            (None, None) => {
+                return Err(refused(format!(
+                    "--trusted-signers is set and a runbook given by name has no signature file beside it: pass --signature FILE (made by `runbook sign` or `ssh-keygen -Y sign -n {}` over its component, sha256 {})",
+                    signing::NAMESPACE,
+                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
+                )));
+            }
+        };
+        let shown = printable_path(&sig_path);
+        let armored = match signing::read_capped(&sig_path) {
+            Ok(a) => a,
+            Err(e) if !sig_path.exists() => {
+                return Err(refused(format!(
+                    "it has no signature ({shown} does not exist: {e}); sign it with `runbook sign COMPONENT --key KEY`, or pass --signature FILE"
+                )));
+            }
+            Err(e) => return Err(refused(e.to_string())),
+        };
+        signers
+            .verify(signing::NAMESPACE, bytes, what, &armored, &shown)
+            .map(Some)
+            .map_err(|e| refused(e.to_string()))
+    }
 }
 
 fn is_help(argv: &[OsString]) -> bool {
@@ -134,7 +260,14 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
     let runbooks_dir = params::find_value(&argv, "--runbooks").map(PathBuf::from);
     let mut say = |m: &str| super::out::say(m);
     // `None`: the runbook cannot be read, and only --help is asked for.
-    let component = match project::read_runbook(spec, runbooks_dir.as_deref(), &mut say) {
+    let config = match runbook_host::config::load() {
+        Ok(loaded) => loaded.config,
+        Err(e) => {
+            super::out::error(e);
+            return Ok(exit::HOST_ERROR);
+        }
+    };
+    let component = match project::find_runbook(spec, runbooks_dir.as_deref(), &mut say) {
         Ok(x) => Some(x),
         Err(e) if is_help(&argv) => {
             super::out::say(&format!("note: {e:#}"));
@@ -142,6 +275,21 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e),
     };
+    // Before any of the component is parsed: its signature, if the operator
+    // requires one.
+    let early_trust = Trust::from_argv(&argv).or_config(&config);
+    let mut signed_by = None;
+    if let Some(found) = &component
+        && !is_help(&argv)
+    {
+        match early_trust.check(project::component_file(spec), found) {
+            Ok(s) => signed_by = s,
+            Err((code, message)) => {
+                super::out::error(message);
+                return Ok(code);
+            }
+        }
+    }
     // Setting up AWS (configuration, credentials, the caller's identity) is a
     // few milliseconds of I/O: start it now, beside compiling or loading the
     // component. `execute` uses it if the parsed flags agree.
@@ -163,7 +311,7 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
     let rt = Runtime::new()?;
     let loaded = match &component {
         None => None,
-        Some((what, bytes)) => Some(rt.load(what, bytes)?),
+        Some(found) => Some(rt.load(&found.what, &found.bytes)?),
     };
 
     // The `run` subcommand with one flag per declared parameter.
@@ -187,13 +335,7 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         .try_get_matches_from(argv.into_iter().skip(1))
         .unwrap_or_else(|e| super::out::clap_exit(e));
     let mut args = RunArgs::from_arg_matches(&matches).unwrap_or_else(|e| super::out::clap_exit(e));
-    match runbook_host::config::load() {
-        Ok(loaded) => apply_config(&mut args, &matches, &loaded.config),
-        Err(e) => {
-            super::out::error(e);
-            return Ok(exit::HOST_ERROR);
-        }
-    }
+    apply_config(&mut args, &matches, &config);
     let Some(loaded) = loaded else {
         // clap exits on --help above; anything else needed the component.
         anyhow::bail!("runbook {spec} cannot be read");
@@ -203,7 +345,20 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         super::out::error(e);
         return Ok(exit::USAGE);
     }
-    execute(&rt, &loaded, &args, params, early)
+    let trust = Trust::from_args(&args);
+    if trust != early_trust {
+        // clap read the flags otherwise than the early look did: check
+        // again with its reading (still before anything is instantiated).
+        let found = component.as_ref().expect("loaded, so read");
+        match trust.check(project::component_file(spec), found) {
+            Ok(s) => signed_by = s,
+            Err((code, message)) => {
+                super::out::error(message);
+                return Ok(code);
+            }
+        }
+    }
+    execute(&rt, &loaded, &args, &trust, signed_by, params, early)
 }
 
 /// Fill what the command line left to its default from the configuration
@@ -237,16 +392,95 @@ fn apply_config(args: &mut RunArgs, matches: &clap::ArgMatches, config: &Config)
     if args.policy.is_none() {
         args.policy.clone_from(&config.policy);
     }
+    if args.trusted_signers.is_none() {
+        args.trusted_signers.clone_from(&config.trusted_signers);
+    }
+    if args.sign_journal.is_none() {
+        args.sign_journal.clone_from(&config.sign_journal);
+    }
     args.journal_dir = super::journal_dir(config);
 }
 
 /// AWS set up in the background: the options used, and the client and caller.
 type EarlyLive = std::thread::JoinHandle<(LiveOptions, std::io::Result<(Live, String)>)>;
 
+/// Run, then sign the journal if asked: the key is read (and its
+/// passphrase asked for) before anything runs.
 fn execute(
     rt: &Runtime,
     loaded: &Loaded,
     args: &RunArgs,
+    trust: &Trust,
+    signed_by: Option<Signer>,
+    params: BTreeMap<String, String>,
+    early: Option<EarlyLive>,
+) -> anyhow::Result<u8> {
+    let journal_path = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| super::default_journal_path(&args.journal_dir, &loaded.manifest.name));
+    let sign_with = match &trust.sign_journal {
+        None => None,
+        Some(key) => {
+            let sig = signing::signature_path(&journal_path);
+            if sig.exists() {
+                super::out::error(format!(
+                    "{} already exists: a journal's signature is never replaced; choose another --journal path",
+                    printable_path(&sig)
+                ));
+                return Ok(exit::USAGE);
+            }
+            match super::sign::load_key(key) {
+                Ok(k) => Some((k, sig)),
+                Err(e) => {
+                    super::out::error(format_args!("--sign-journal: {e}"));
+                    return Ok(exit::USAGE);
+                }
+            }
+        }
+    };
+    let code = run_to_journal(rt, loaded, args, &journal_path, signed_by, params, early);
+    let Some((key, sig)) = sign_with else {
+        return code;
+    };
+    // The journal as it ends, even if the run failed: read back (and so
+    // verified) before its last line is signed.
+    let signed = Partial::read(&journal_path)
+        .map_err(anyhow::Error::from)
+        .and_then(|j| {
+            let armored = key.sign(signing::JOURNAL_NAMESPACE, j.last_hash.as_bytes())?;
+            super::sign::write_signature(&sig, &armored, true)?;
+            Ok(j.last_hash)
+        });
+    match signed {
+        Ok(hash) => outln!(
+            "journal signed with key {} (last line sha256 {hash}): {}",
+            key.fingerprint(),
+            printable_path(&sig)
+        ),
+        Err(e) if journal_path.exists() => {
+            super::out::error(e.context(format!(
+                "cannot sign journal {}; sign it with `runbook sign --journal {} --key KEY`",
+                printable_path(&journal_path),
+                printable_path(&journal_path)
+            )));
+            // The run's own failure, if any, says more than the signature's.
+            return Ok(match code? {
+                exit::SUCCESS => exit::HOST_ERROR,
+                c => c,
+            });
+        }
+        Err(_) => {}
+    }
+    code
+}
+
+fn run_to_journal(
+    rt: &Runtime,
+    loaded: &Loaded,
+    args: &RunArgs,
+    journal_path: &std::path::Path,
+    signed_by: Option<Signer>,
     params: BTreeMap<String, String>,
     early: Option<EarlyLive>,
 ) -> anyhow::Result<u8> {
@@ -272,10 +506,6 @@ fn execute(
         return Ok(exit::USAGE);
     }
     let grant = Grant::bind(&loaded.manifest, &params).narrow(&policy);
-    let journal_path = args
-        .journal
-        .clone()
-        .unwrap_or_else(|| super::default_journal_path(&args.journal_dir, &loaded.manifest.name));
     // Shown above the consent prompt: the manifest's name and version (checked
     // at load) and the operator's parameters, each escaped and cut.
     let header_line = format!(
@@ -303,8 +533,9 @@ fn execute(
             params,
             grant: Some(grant.clone()),
             limits,
-            journal: create_journal(&journal_path)?,
+            journal: create_journal(journal_path)?,
             echo: true,
+            signed_by,
         };
         errln!("{header_line}, replaying {}", printable_path(recording));
         let source = recording.display().to_string();
@@ -377,15 +608,15 @@ fn execute(
     }
     // The journal exists before anything is sent: a path that cannot be used
     // fails here, not after the reads.
-    let mut journal = create_journal(&journal_path)?;
+    let mut journal = create_journal(journal_path)?;
     // A journal is resumed once: a second resume of it would act on answers
     // older than what the first resume did.
     if let Some(Resume { claim: path, .. }) = &resume
         && !args.dry_run
-        && let Err(by) = runbook_host::pins::claim_resume(path, &journal_path)
+        && let Err(by) = runbook_host::pins::claim_resume(path, journal_path)
     {
         drop(journal);
-        let _ = std::fs::remove_file(&journal_path);
+        let _ = std::fs::remove_file(journal_path);
         super::out::error(format!(
             "--resume {}: it was resumed already, by the run journaled in {by}: resume that journal instead (runbook show it to see where it stands)",
             path.display()
@@ -415,6 +646,7 @@ fn execute(
                 replay: resumer(),
                 grant: Some(grant.clone()),
                 resumes: resumes.clone(),
+                signed_by: signed_by.clone(),
             },
         )?;
         if !matches!(plan.outcome, RunOutcome::Succeeded { .. }) {
@@ -477,6 +709,7 @@ fn execute(
             replay: resumer(),
             grant: Some(grant.clone()),
             resumes,
+            signed_by,
         },
     )?;
     let code = print_report(&report, mode);
@@ -686,6 +919,22 @@ fn print_resume(args: &RunArgs, params: &BTreeMap<String, String>, report: &RunR
         (
             "--policy",
             args.policy.as_ref().map(|p| p.display().to_string()),
+        ),
+        // The same trust: the resumed run checks the component's signature
+        // again, and signs its own journal.
+        (
+            "--trusted-signers",
+            args.trusted_signers
+                .as_ref()
+                .map(|p| p.display().to_string()),
+        ),
+        (
+            "--signature",
+            args.signature.as_ref().map(|p| p.display().to_string()),
+        ),
+        (
+            "--sign-journal",
+            args.sign_journal.as_ref().map(|p| p.display().to_string()),
         ),
     ]
     .into_iter()

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use runbook_host::exit;
 use runbook_host::journal::{Journal, JournalError, Partial};
+use runbook_host::signing::{self, AllowedSigners, Signer};
 use runbook_host::transcript::{self, printable, printable_path};
 
 /// Verify a journal: the hash chain, the header and footer, call order, and
@@ -20,6 +21,17 @@ pub struct VerifyArgs {
     /// detects a rewrite of the whole file.
     #[arg(long, value_name = "SHA256")]
     last_hash: Option<String>,
+
+    /// Require the journal's signature (JOURNAL.sig, written by `runbook run
+    /// --sign-journal KEY`) over its last line, by a key this
+    /// allowed_signers file lists: a rewrite of the whole file, or of its
+    /// footer, fails without the key.
+    #[arg(long, value_name = "FILE")]
+    trusted_signers: Option<PathBuf>,
+
+    /// The journal's signature (default: JOURNAL.sig beside it).
+    #[arg(long, value_name = "FILE", requires = "trusted_signers")]
+    signature: Option<PathBuf>,
 }
 
 pub fn main(args: VerifyArgs) -> anyhow::Result<u8> {
@@ -40,6 +52,22 @@ pub fn main(args: VerifyArgs) -> anyhow::Result<u8> {
             pinned
         ));
         return Ok(exit::JOURNAL_INVALID);
+    }
+    let mut signed = String::new();
+    if let Some(file) = &args.trusted_signers {
+        match signed_by(&args, file, &j.last_hash) {
+            Ok(s) => {
+                signed = format!(
+                    "; signed by {} (key {})",
+                    printable(&s.principal),
+                    printable(&s.fingerprint)
+                );
+            }
+            Err((code, message)) => {
+                super::out::error(message);
+                return Ok(code);
+            }
+        }
     }
     // The journal a resumed run continued: its answers stand in this one, so
     // it must still end in the line it had when it was resumed.
@@ -84,7 +112,7 @@ pub fn main(args: VerifyArgs) -> anyhow::Result<u8> {
     }
     // The journal's values are escaped and cut (the outcome line is).
     outln!(
-        "ok: {} is intact: {} line(s), {} call(s), runbook {} (sha256 {}), {}{resumed}; last line sha256 {}",
+        "ok: {} is intact: {} line(s), {} call(s), runbook {} (sha256 {}), {}{resumed}; last line sha256 {}{signed}",
         printable_path(&args.journal),
         j.records.len(),
         j.footer.calls,
@@ -94,4 +122,37 @@ pub fn main(args: VerifyArgs) -> anyhow::Result<u8> {
         j.last_hash
     );
     Ok(exit::SUCCESS)
+}
+
+/// Who signed the journal's last line `last_hash`, checked against the
+/// allowed_signers `file`; else the exit code and why.
+fn signed_by(args: &VerifyArgs, file: &Path, last_hash: &str) -> Result<Signer, (u8, String)> {
+    let journal = printable_path(&args.journal);
+    let signers =
+        AllowedSigners::read(file).map_err(|e| (exit::USAGE, format!("--trusted-signers: {e}")))?;
+    let sig_path = args
+        .signature
+        .clone()
+        .unwrap_or_else(|| signing::signature_path(&args.journal));
+    let shown = printable_path(&sig_path);
+    let invalid = |m: String| (exit::JOURNAL_INVALID, format!("{journal}: {m}"));
+    let armored = match signing::read_capped(&sig_path) {
+        Ok(a) => a,
+        Err(e) if !sig_path.exists() => {
+            return Err(invalid(format!(
+                "--trusted-signers requires a signed journal, and it has no signature ({shown} does not exist: {e}); a run signs its journal with --sign-journal KEY, and `runbook sign --journal {journal} --key KEY` signs one afterwards"
+            )));
+        }
+        Err(e) => return Err(invalid(e.to_string())),
+    };
+    let what = format!("its last line (sha256 {last_hash})");
+    signers
+        .verify(
+            signing::JOURNAL_NAMESPACE,
+            last_hash.as_bytes(),
+            &what,
+            &armored,
+            &shown,
+        )
+        .map_err(|e| invalid(e.to_string()))
 }

@@ -64,6 +64,9 @@ pub struct RunSpec {
     pub grant: Option<Grant>,
     /// The run this one resumes (its answers come through `replay`).
     pub resumes: Option<Resumes>,
+    /// Who signed the component (checked before it was loaded), for the
+    /// journal's header.
+    pub signed_by: Option<crate::signing::Signer>,
 }
 
 /// What a run did.
@@ -93,7 +96,7 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         .unwrap_or_else(|| Grant::bind(&loaded.manifest, &spec.params));
     let mut journal = spec.journal;
     journal
-        .append(Record::Header(Header {
+        .append(Record::Header(Box::new(Header {
             format: crate::journal::FORMAT,
             runbook: loaded.manifest.name.clone(),
             runbook_version: loaded.manifest.version.clone(),
@@ -108,7 +111,8 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
             started_at: now_rfc3339(),
             resumes: spec.resumes,
             max_fuel: Some(spec.limits.max_fuel),
-        }))
+            signed_by: spec.signed_by,
+        })))
         .context("cannot write the journal header")?;
 
     let stdout = MemoryOutputPipe::new(spec.limits.max_log_bytes);
