@@ -387,7 +387,10 @@ fn a_hostile_journal_reaches_the_terminal_escaped() {
     let out = run(&["show", path]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert_no_terminal_controls("show", &out);
-    insta::assert_snapshot!("hostile_journal_show", redacted(&text(&out).0, dir.path()));
+    // The fixture's request ids are moto's, new at every recording.
+    insta::with_settings!({filters => vec![(r"\[request ids? [^\]]*\]", "[request id]")]}, {
+        insta::assert_snapshot!("hostile_journal_show", redacted(&text(&out).0, dir.path()));
+    });
 
     let out = run(&["verify", path]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
@@ -582,15 +585,23 @@ fn show_cloudtrail_puts_only_what_an_aws_request_id_can_be_into_a_command() {
     let dir = tempfile::tempdir().unwrap();
     // Line 6 is the deactivation's result: give it a hostile "request id"
     // beside a real-looking one.
-    let p = journal(
-        &dir,
-        &rechained(6, |v| {
-            v["request_ids"] = serde_json::json!([
-                "'; rm -rf ~; echo '\u{1b}[2J",
-                "c1b2a3d4-0000-4000-8000-000000000001"
-            ]);
-        }),
-    );
+    // The seed journal as written before calls carried their time and
+    // request ids, at a known time.
+    let mut lines = seed_lines();
+    for v in &mut lines {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("sent_at");
+            o.remove("request_ids");
+        }
+    }
+    lines[0]["started_at"] = "2026-11-26T00:01:37.123Z".into();
+    let last = lines.len() - 1;
+    lines[last]["finished_at"] = "2026-11-26T00:01:37.456Z".into();
+    lines[5]["request_ids"] = serde_json::json!([
+        "'; rm -rf ~; echo '\u{1b}[2J",
+        "c1b2a3d4-0000-4000-8000-000000000001"
+    ]);
+    let p = journal(&dir, &chain(lines));
     let out = run(&["show", p.to_str().unwrap(), "--cloudtrail"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

@@ -142,6 +142,7 @@ fn a_crashed_journal_is_shown_under_a_banner_and_snapshots() {
         (r"[0-9a-f]{64}", "[sha256]"),
         (r"\d{4}-\d\d-\d\dT[0-9:.]+Z", "[time]"),
         (r"/\S*/crashed\.jsonl", "[journal]"),
+        (r"\[request ids? [^\]]*\]", "[request id]"),
     ]}, {
         insta::assert_snapshot!("crashed_journal_show", stdout);
     });
