@@ -541,6 +541,36 @@ fn a_footer_that_hides_a_change_fails_verify_naming_the_line_and_both_lists() {
     );
 }
 
+/// A footer edit the structure cannot tell (the runbook's own words) passes
+/// a plain `verify`, and fails `verify --last-hash` with the hash the run
+/// printed and the operator kept.
+#[test]
+fn a_footer_only_edit_fails_verify_against_the_kept_last_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = live_recovery_lines(&dir);
+    let kept = runbook_host::journal::Journal::read(&journal(
+        &dir,
+        &with_footer_edited(lines.clone(), |_| {}),
+    ))
+    .unwrap()
+    .last_hash;
+    let p = journal(
+        &dir,
+        &with_footer_edited(lines, |f| {
+            f["outcome"]["summary"] = "nothing to do".into();
+        }),
+    );
+    let plain = run(&["verify", p.to_str().unwrap()]);
+    assert_eq!(plain.status.code(), Some(0), "{:?}", text(&plain));
+    let pinned = run(&["verify", p.to_str().unwrap(), "--last-hash", &kept]);
+    let (_, stderr) = text(&pinned);
+    assert_eq!(pinned.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains(&format!("not the pinned {kept}")),
+        "{stderr}"
+    );
+}
+
 /// The runbook's own words in the footer (its summary and list of changes)
 /// are not the host's to check, so `verify` cannot tell them edited; a replay
 /// can: the runbook, run again on the recorded answers, ends as it really did.
