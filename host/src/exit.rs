@@ -20,3 +20,6 @@ pub const JOURNAL_INVALID: u8 = 7;
 /// The component has no valid signature by a signer in --trusted-signers:
 /// refused before any of it was parsed or ran.
 pub const SIGNATURE_REFUSED: u8 = 8;
+/// A fleet run (`--targets`, `--accounts`) finished, and one target or more
+/// did not succeed (or was not run after `--max-failures`): the others did.
+pub const SOME_TARGETS_FAILED: u8 = 9;

@@ -44,6 +44,50 @@ pub struct LiveOptions {
     pub region: Option<String>,
     /// An IAM endpoint other than AWS's (a local IAM such as moto).
     pub endpoint_url: Option<String>,
+    /// A role to assume first (a fleet run's target in another account).
+    pub assume_role: Option<AssumeRole>,
+}
+
+/// A role a fleet run assumes to reach a target in another account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeRole {
+    /// `arn:aws:iam::ACCOUNT:role/NAME`.
+    pub role_arn: String,
+    /// The STS session name, as CloudTrail shows it in that account:
+    /// `runbook-<runbook>-<caller>`.
+    pub session_name: String,
+    /// The external id the role's trust policy asks for, if any.
+    pub external_id: Option<String>,
+}
+
+/// The IAM call rate of one account, shared by every target of a fleet run in
+/// it: every HTTP request (each page of a list, each retry) takes a cell.
+pub type RateLimiter = governor::DefaultDirectRateLimiter;
+
+/// An SDK interceptor that holds every request until the account's rate
+/// limiter lets it go. It blocks the client's thread, which is the run's own
+/// (one current-thread runtime per run, one call in flight).
+#[derive(Debug, Clone)]
+struct RateLimit(std::sync::Arc<RateLimiter>);
+
+impl aws_sdk_iam::config::Intercept for RateLimit {
+    fn name(&self) -> &'static str {
+        "runbook-rate-limit"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_iam::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_iam::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_iam::config::ConfigBag,
+    ) -> Result<(), aws_sdk_iam::error::BoxError> {
+        use governor::clock::Clock;
+        let clock = governor::clock::DefaultClock::default();
+        while let Err(not_until) = self.0.check() {
+            std::thread::sleep(not_until.wait_time_from(clock.now()));
+        }
+        Ok(())
+    }
 }
 
 /// Real calls to IAM.
@@ -51,6 +95,7 @@ pub struct Live {
     runtime: tokio::runtime::Runtime,
     client: Client,
     sts: aws_sdk_sts::Client,
+    organizations: aws_sdk_organizations::Client,
     /// The request ids of the answers to the call in flight.
     request_ids: RequestIds,
 }
@@ -89,8 +134,18 @@ impl aws_sdk_iam::config::Intercept for RequestIds {
 }
 
 impl Live {
-    /// Load the AWS configuration and build a client. Nothing is sent yet.
+    /// Load the AWS configuration and build a client. Nothing is sent yet,
+    /// unless a role is to be assumed (then STS AssumeRole, which fails here
+    /// if the role cannot be assumed).
     pub fn connect(options: &LiveOptions) -> std::io::Result<Live> {
+        Live::connect_limited(options, None)
+    }
+
+    /// [`Live::connect`], with every IAM request held to `rate`.
+    pub fn connect_limited(
+        options: &LiveOptions,
+        rate: Option<std::sync::Arc<RateLimiter>>,
+    ) -> std::io::Result<Live> {
         // One thread: calls are sequential, and a runbook waits on each.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -117,14 +172,28 @@ impl Live {
         if let Some(url) = &options.endpoint_url {
             loader = loader.endpoint_url(url);
         }
-        let config = runtime.block_on(loader.load());
+        let mut config = runtime.block_on(loader.load());
+        if let Some(role) = &options.assume_role {
+            let credentials = runtime
+                .block_on(assume(&aws_sdk_sts::Client::new(&config), role))
+                .map_err(std::io::Error::other)?;
+            config = config
+                .into_builder()
+                .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(
+                    credentials,
+                ))
+                .build();
+        }
         let request_ids = RequestIds::default();
-        let iam = aws_sdk_iam::config::Builder::from(&config)
-            .interceptor(request_ids.clone())
-            .build();
+        let mut iam = aws_sdk_iam::config::Builder::from(&config).interceptor(request_ids.clone());
+        if let Some(rate) = rate {
+            iam = iam.interceptor(RateLimit(rate));
+        }
+        let iam = iam.build();
         Ok(Live {
             client: Client::from_conf(iam),
             sts: aws_sdk_sts::Client::new(&config),
+            organizations: aws_sdk_organizations::Client::new(&config),
             runtime,
             request_ids,
         })
@@ -142,6 +211,40 @@ impl Live {
                     .unwrap_or("no answer from STS")
             ),
         }
+    }
+
+    /// The active accounts of the caller's AWS Organization
+    /// (organizations:ListAccounts, every page), sorted; or why not.
+    pub fn organization_accounts(&self) -> Result<Vec<String>, String> {
+        use aws_sdk_organizations::types::AccountStatus;
+        let pages = self
+            .runtime
+            .block_on(
+                self.organizations
+                    .list_accounts()
+                    .into_paginator()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>(),
+            )
+            .map_err(|e| match e.as_service_error() {
+                Some(s) => format!(
+                    "organizations:ListAccounts failed: {}: {}",
+                    s.code().unwrap_or("error"),
+                    s.message().unwrap_or("no message")
+                ),
+                None => format!(
+                    "organizations:ListAccounts failed: {}",
+                    DisplayErrorContext(&e)
+                ),
+            })?;
+        let mut ids: Vec<String> = pages
+            .iter()
+            .flat_map(|p| p.accounts())
+            .filter(|a| a.status() == Some(&AccountStatus::Active))
+            .filter_map(|a| a.id().map(str::to_owned))
+            .collect();
+        ids.sort();
+        Ok(ids)
     }
 
     /// One attempt at `request`: its live call as declared with the
@@ -195,6 +298,41 @@ impl Live {
             }
         }
     }
+}
+
+/// Assume `role` with `sts`: its temporary credentials, or why not.
+async fn assume(
+    sts: &aws_sdk_sts::Client,
+    role: &AssumeRole,
+) -> Result<aws_sdk_iam::config::Credentials, String> {
+    let mut request = sts
+        .assume_role()
+        .role_arn(&role.role_arn)
+        .role_session_name(&role.session_name);
+    if let Some(id) = &role.external_id {
+        request = request.external_id(id);
+    }
+    let why = |m: String| format!("cannot assume role {}: {m}", role.role_arn);
+    let out = request.send().await.map_err(|e| {
+        why(match e.as_service_error() {
+            Some(s) => format!(
+                "{}: {}",
+                s.code().unwrap_or("error"),
+                s.message().unwrap_or("no message")
+            ),
+            None => DisplayErrorContext(&e).to_string(),
+        })
+    })?;
+    let c = out
+        .credentials()
+        .ok_or_else(|| why("STS answered without credentials".to_owned()))?;
+    Ok(aws_sdk_iam::config::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        SystemTime::try_from(*c.expiration()).ok(),
+        "runbook-assume-role",
+    ))
 }
 
 /// Every item of a paginated list call: IAM's largest page, every page,

@@ -11,6 +11,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 pub mod out;
 
 mod config;
+mod fleet;
 mod inspect;
 mod list;
 mod new;

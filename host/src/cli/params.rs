@@ -103,15 +103,18 @@ pub fn declare(mut cmd: Command, manifest: &Manifest, verb: &str) -> Result<Comm
         manifest.name, manifest.version, manifest.description
     ));
     for p in &manifest.params {
-        cmd = cmd.arg(
-            Arg::new(format!("param:{}", p.name))
-                .long(p.name.clone())
-                .value_name("VALUE")
-                .help(format!("{} (parameter of {})", p.help, manifest.name))
-                .required(p.required)
-                .action(ArgAction::Set)
-                .help_heading("Runbook parameters"),
-        );
+        let arg = Arg::new(format!("param:{}", p.name))
+            .long(p.name.clone())
+            .value_name("VALUE")
+            .help(format!("{} (parameter of {})", p.help, manifest.name))
+            .action(ArgAction::Set)
+            .help_heading("Runbook parameters");
+        // A fleet run's targets file gives each target's parameters.
+        let arg = match (p.required, verb) {
+            (true, "Run") => arg.required_unless_present("targets"),
+            (required, _) => arg.required(required),
+        };
+        cmd = cmd.arg(arg);
     }
     Ok(cmd)
 }

@@ -30,95 +30,95 @@ use runbook_host::transcript::{self, MAX_TEXT_CHARS, printable, printable_path, 
 pub struct RunArgs {
     /// The runbook: a name from the project's runbooks/ directory (built from
     /// source when needed), or a path to a .wasm component.
-    runbook: String,
+    pub(super) runbook: String,
 
     /// Apply changes without asking. Without it, a terminal asks once; anything
     /// else refuses before the first change.
     #[arg(long)]
-    yes: bool,
+    pub(super) yes: bool,
 
     /// Send reads, plan changes without sending them, and print the plan.
     #[arg(long, conflicts_with = "replay")]
-    dry_run: bool,
+    pub(super) dry_run: bool,
 
     /// Answer every call from this recorded journal instead of AWS (nothing is
     /// sent; no AWS account needed).
     #[arg(long, value_name = "JOURNAL")]
-    replay: Option<PathBuf>,
+    pub(super) replay: Option<PathBuf>,
 
     /// Continue the run recorded in this journal (one that failed, was
     /// stopped or crashed): same runbook build and parameters. Its calls up to
     /// the last change IAM settled are answered from it, never sent again; then
     /// the run goes on live. A change whose outcome is unknown is sent again.
     #[arg(long, value_name = "JOURNAL", conflicts_with = "replay")]
-    resume: Option<PathBuf>,
+    pub(super) resume: Option<PathBuf>,
 
     /// With --resume: the sha256 of the resumed journal's last line, as its
     /// run printed it. Vouches for a journal this host did not pin (written
     /// on another machine, or moved); without it such a journal's answers are
     /// not trusted and the run starts over.
     #[arg(long, value_name = "SHA256", requires = "resume")]
-    last_hash: Option<String>,
+    pub(super) last_hash: Option<String>,
 
     /// Write the journal here (it must not exist). Default: a new file under
     /// the user's state directory, printed at the end.
     #[arg(long, value_name = "PATH")]
-    journal: Option<PathBuf>,
+    pub(super) journal: Option<PathBuf>,
 
     /// The AWS profile to use (from ~/.aws/config).
     #[arg(long)]
-    profile: Option<String>,
+    pub(super) profile: Option<String>,
 
     /// The AWS region to sign for (IAM is global; default us-east-1).
     #[arg(long)]
-    region: Option<String>,
+    pub(super) region: Option<String>,
 
     /// Send IAM calls to this endpoint instead of AWS (also read from
     /// AWS_ENDPOINT_URL_IAM and AWS_ENDPOINT_URL).
     #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
+    pub(super) endpoint_url: Option<String>,
 
     /// The project checkout holding runbooks/ (default: found from the
     /// current directory).
     #[arg(long, value_name = "DIR")]
-    runbooks: Option<PathBuf>,
+    pub(super) runbooks: Option<PathBuf>,
 
     /// Stop the runbook after this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
-    deadline: u64,
+    pub(super) deadline: u64,
 
     /// The runbook's memory limit, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 64)]
-    max_memory_mib: usize,
+    pub(super) max_memory_mib: usize,
 
     /// Stop the runbook after this many host calls.
     #[arg(long, value_name = "N", default_value_t = 1000)]
-    max_calls: u32,
+    pub(super) max_calls: u32,
 
     /// Stop the runbook if it passes a string longer than this to the host.
     #[arg(long, value_name = "BYTES", default_value_t = 4096)]
-    max_arg_bytes: usize,
+    pub(super) max_arg_bytes: usize,
 
     /// Stop the runbook if its logs and output exceed this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
-    max_log_bytes: usize,
+    pub(super) max_log_bytes: usize,
 
     /// Stop the runbook after this much fuel: units of WebAssembly work,
     /// about one instruction each. Deterministic, unlike --deadline: a
     /// replay gets the recorded run's budget and stops at the same call.
     #[arg(long, value_name = "N", default_value_t = runbook_host::sandbox::DEFAULT_FUEL)]
-    max_fuel: u64,
+    pub(super) max_fuel: u64,
 
     /// Narrow the runbook's grant with an operator policy (TOML, or JSON if
     /// the name ends in .json): `allow`, `deny` (lists of IAM actions) and
     /// `users`. It can never grant more than the runbook declares.
     #[arg(long, value_name = "FILE")]
-    policy: Option<PathBuf>,
+    pub(super) policy: Option<PathBuf>,
 
     /// Deny this IAM action for this run, e.g. iam:DeleteVirtualMFADevice
     /// (repeatable).
     #[arg(long, value_name = "ACTION")]
-    deny: Vec<String>,
+    pub(super) deny: Vec<String>,
 
     /// Refuse the runbook (exit 8) unless its component carries a valid
     /// signature (`runbook sign`, or `ssh-keygen -Y sign -n runbook`) by a
@@ -126,23 +126,27 @@ pub struct RunArgs {
     /// Checked before any of the component is read as WebAssembly; the
     /// signer goes into the journal's header.
     #[arg(long, value_name = "FILE")]
-    trusted_signers: Option<PathBuf>,
+    pub(super) trusted_signers: Option<PathBuf>,
 
     /// The component's signature (default: COMPONENT.sig beside a component
     /// given by path; a runbook given by name needs this flag).
     #[arg(long, value_name = "FILE")]
-    signature: Option<PathBuf>,
+    pub(super) signature: Option<PathBuf>,
 
     /// When the run ends, sign its journal's last line sha256 with this SSH
     /// private key (namespace runbook-journal) into JOURNAL.sig, which
     /// `runbook verify --trusted-signers` checks.
     #[arg(long, value_name = "KEY")]
-    sign_journal: Option<PathBuf>,
+    pub(super) sign_journal: Option<PathBuf>,
 
     /// Where the journal goes without --journal (the configuration's
     /// journal-dir, or the state directory's journals/).
     #[arg(skip)]
-    journal_dir: PathBuf,
+    pub(super) journal_dir: PathBuf,
+
+    /// Fleet runs: many targets, one plan, one record.
+    #[command(flatten)]
+    pub(super) fleet: super::fleet::FleetArgs,
 }
 
 /// Who must vouch for the component, and who signs the journal: the flags'
@@ -299,6 +303,7 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
             profile: flag("--profile"),
             region: flag("--region"),
             endpoint_url: flag("--endpoint-url"),
+            assume_role: None,
         };
         std::thread::spawn(move || {
             let connected = Live::connect(&options).map(|live| {
@@ -341,6 +346,9 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         anyhow::bail!("runbook {spec} cannot be read");
     };
     let params = params::given(&matches, &loaded.manifest);
+    if args.fleet.is_fleet() {
+        return super::fleet::main(&rt, &loaded, &args, params, signed_by);
+    }
     if let Err(e) = loaded.manifest.check_params(&params) {
         super::out::error(e);
         return Ok(exit::USAGE);
@@ -399,6 +407,18 @@ fn apply_config(args: &mut RunArgs, matches: &clap::ArgMatches, config: &Config)
         args.sign_journal.clone_from(&config.sign_journal);
     }
     args.journal_dir = super::journal_dir(config);
+}
+
+/// The sandbox's limits the flags (and the configuration) set.
+pub(super) fn limits(args: &RunArgs) -> Limits {
+    Limits {
+        deadline: Duration::from_secs(args.deadline),
+        memory_bytes: args.max_memory_mib << 20,
+        max_calls: args.max_calls,
+        max_arg_bytes: args.max_arg_bytes,
+        max_log_bytes: args.max_log_bytes,
+        max_fuel: args.max_fuel,
+    }
 }
 
 /// AWS set up in the background: the options used, and the client and caller.
@@ -484,14 +504,7 @@ fn run_to_journal(
     params: BTreeMap<String, String>,
     early: Option<EarlyLive>,
 ) -> anyhow::Result<u8> {
-    let limits = Limits {
-        deadline: Duration::from_secs(args.deadline),
-        memory_bytes: args.max_memory_mib << 20,
-        max_calls: args.max_calls,
-        max_arg_bytes: args.max_arg_bytes,
-        max_log_bytes: args.max_log_bytes,
-        max_fuel: args.max_fuel,
-    };
+    let limits = limits(args);
     let mut policy = match args.policy.as_deref().map(OperatorPolicy::read) {
         Some(Ok(p)) => p,
         Some(Err(e)) => {
@@ -552,6 +565,7 @@ fn run_to_journal(
         profile: args.profile.clone(),
         region: args.region.clone(),
         endpoint_url: args.endpoint_url.clone(),
+        assume_role: None,
     };
     let mut target = BTreeMap::new();
     for (k, v) in [
