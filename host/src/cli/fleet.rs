@@ -851,3 +851,83 @@ fn print_table(results: &[Finished], dir: &Path) {
     }
     outln!("journals: {}", printable_path(dir));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest::from_toml(include_str!("../../../runbooks/mfa-recovery/runbook.toml"))
+            .expect("the shipped manifest parses")
+    }
+
+    fn targets(name: &str, text: &str) -> Result<Vec<Target>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        read_targets(&path, &manifest(), &BTreeMap::new(), Some("Ops"))
+            .map_err(|e| e.replace(&dir.path().display().to_string(), "DIR"))
+    }
+
+    #[test]
+    fn a_csv_gives_one_target_per_row_with_its_account_and_role() {
+        let t = targets(
+            "t.csv",
+            "user,account,role\nalice,111111111111,Admin\nbob,222222222222,\ncarol,,\n",
+        )
+        .unwrap();
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            t[0].role_arn().as_deref(),
+            Some("arn:aws:iam::111111111111:role/Admin")
+        );
+        // An empty role in another account: --role-name.
+        assert_eq!(
+            t[1].role_arn().as_deref(),
+            Some("arn:aws:iam::222222222222:role/Ops")
+        );
+        // No account: the caller's own, no role.
+        assert_eq!((t[2].account.as_deref(), t[2].role_arn()), (None, None));
+        assert_eq!(t[2].params["user"], "carol");
+        assert_eq!(t[0].journal_name(), "000-111111111111-alice.jsonl");
+    }
+
+    #[test]
+    fn a_toml_file_gives_the_same_targets() {
+        let t = targets(
+            "t.toml",
+            "[[target]]\nuser = \"alice\"\naccount = \"111111111111\"\n\n[[target]]\nuser = \"bob\"\n",
+        )
+        .unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].account.as_deref(), Some("111111111111"));
+        assert_eq!(t[1].params["user"], "bob");
+    }
+
+    #[test]
+    fn bad_rows_are_refused_naming_the_file_and_line() {
+        let e = targets("t.csv", "user,acount\nalice,111111111111\n").unwrap_err();
+        assert!(
+            e.starts_with("DIR/t.csv:2: `acount` is not a parameter of mfa-recovery"),
+            "{e}"
+        );
+        let e = targets("t.csv", "user,account\nalice,12345\n").unwrap_err();
+        assert_eq!(
+            e,
+            "DIR/t.csv:2: '12345' is not an AWS account id (12 digits)"
+        );
+        let e = targets("t.csv", "user\nalice\n\"a b\"\n").unwrap_err();
+        assert!(e.starts_with("DIR/t.csv:3: "), "{e}");
+        let e = targets("t.csv", "user\n").unwrap_err();
+        assert!(e.ends_with("no targets in it"), "{e}");
+    }
+
+    #[test]
+    fn the_session_name_names_the_runbook_and_the_caller_in_stss_characters() {
+        assert_eq!(
+            session_name("mfa-recovery", "arn:aws:iam::123456789012:user/alice smith"),
+            "runbook-mfa-recovery-alice-smith"
+        );
+        assert!(session_name(&"x".repeat(80), "arn:aws:iam::1:user/a").len() <= 64);
+    }
+}
