@@ -19,6 +19,10 @@ mod access_keys;
 /// The access-key quarantine runbook end to end, with a bystander.
 mod quarantine;
 
+/// The multi-account moto world: an Organization, IAM state per account, a
+/// role that cannot be assumed.
+mod accounts;
+
 /// The MFA audit runbook over an account of 1,000 users.
 mod mfa_audit;
 

@@ -2,24 +2,63 @@
 //! tests/requirements.txt and installed by scripts/test into .venv), one per
 //! test so tests run in parallel without sharing state. It is killed when the
 //! `Moto` is dropped; start-up waits at most 30 s.
+//!
+//! One server is a whole multi-account world (moto 5.2.5 serves every service
+//! on its one port and keeps state per account id):
+//!
+//! - [`Moto::organization`] creates the Organization (the caller's account,
+//!   [`ACCOUNT`], is its management account) and member accounts through
+//!   Organizations' API, so `organizations:ListAccounts` (and so
+//!   `runbook run --accounts org`) finds them. moto creates an account at once
+//!   (`CreateAccount` answers `SUCCEEDED`, with a random 12-digit id) and
+//!   `ListAccounts` lists the management account too, all `ACTIVE`.
+//! - [`Moto::in_account`] assumes `arn:aws:iam::ACCOUNT:role/ROLE` with STS and
+//!   returns an [`Account`]: the same helpers as on `Moto`, in that account.
+//!   moto never refuses `AssumeRole`: the role need not exist (no IAM role is
+//!   created or checked, nor the trust policy or an external id), and any
+//!   12-digit-or-not account id is accepted. The credentials it hands out map
+//!   to that account id, and every IAM call made with them reads and writes
+//!   that account's IAM state: a user made in one account is invisible in the
+//!   others and in [`ACCOUNT`], and two roles assumed into one account see the
+//!   same state. To make one role fail on purpose, put the fault proxy in
+//!   front and `Rule::on("AssumeRole", Fault::access_denied()).role("NAME")`.
+//!
+//! A `Moto` dereferences to the [`Account`] of its own credentials
+//! ([`ACCOUNT`]), so `moto.user("alice")` works as it always did.
 
 use std::net::{TcpListener, TcpStream};
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_iam::Client;
+use aws_sdk_iam::config::Credentials;
 use aws_sdk_iam::types::AssignmentStatusType;
+use aws_sdk_organizations::error::ProvideErrorMetadata;
+use aws_sdk_organizations::types::{AccountStatus, CreateAccountState};
 
-/// The account moto uses; virtual device ARNs name it.
+/// The account moto uses for credentials it did not hand out (ours,
+/// `testing`); virtual device ARNs name it.
 pub const ACCOUNT: &str = "123456789012";
 
-/// A running moto server and an IAM client for it.
+/// A running moto server, and the [`Account`] of its default credentials.
 pub struct Moto {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    rt: tokio::runtime::Runtime,
+    config: aws_config::SdkConfig,
+    own: Account,
+}
+
+/// IAM in one account of a [`Moto`]: the helpers the tests set up and
+/// inspect IAM state with, through one IAM client (the default credentials,
+/// or credentials assumed into another account).
+pub struct Account {
+    /// The 12-digit account id.
+    pub id: String,
+    rt: Arc<tokio::runtime::Runtime>,
     iam: Client,
 }
 
@@ -79,18 +118,205 @@ impl Moto {
         let config = rt.block_on(
             aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_iam::config::Credentials::new(
-                    "testing", "testing", None, None, "tests",
-                ))
+                .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
                 .endpoint_url(&url)
                 .load(),
         );
         Moto {
             child,
             url,
-            rt,
-            iam: Client::new(&config),
+            own: Account {
+                id: ACCOUNT.to_owned(),
+                rt: Arc::new(rt),
+                iam: Client::new(&config),
+            },
+            config,
         }
+    }
+
+    /// Create the Organization (once; [`ACCOUNT`] is its management account)
+    /// and `n` new member accounts; returns their ids, in creation order.
+    pub fn organization(&self, n: usize) -> Vec<String> {
+        let org = aws_sdk_organizations::Client::new(&self.config);
+        let created = self.rt.block_on(
+            org.create_organization()
+                .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+                .send(),
+        );
+        if let Err(e) = created
+            && e.code() != Some("AlreadyInOrganizationException")
+        {
+            panic!("create-organization: {e:?}");
+        }
+        let before = self.org_accounts().len();
+        (0..n)
+            .map(|i| {
+                let k = before + i;
+                let out = self
+                    .rt
+                    .block_on(
+                        org.create_account()
+                            .account_name(format!("member-{k}"))
+                            .email(format!("member-{k}@example.com"))
+                            .send(),
+                    )
+                    .expect("create-account");
+                let status = out.create_account_status().expect("a status");
+                // moto creates the account at once; AWS would answer
+                // IN_PROGRESS and need DescribeCreateAccountStatus polling.
+                assert_eq!(
+                    status.state(),
+                    Some(&CreateAccountState::Succeeded),
+                    "moto did not create member-{k} at once: {status:?}"
+                );
+                status.account_id().expect("an account id").to_owned()
+            })
+            .collect()
+    }
+
+    /// The ids of the Organization's `ACTIVE` accounts, as
+    /// `organizations:ListAccounts` (every page) gives them, sorted: the
+    /// management account [`ACCOUNT`] among them.
+    pub fn org_accounts(&self) -> Vec<String> {
+        self.org_accounts_at(&self.url)
+    }
+
+    /// [`Moto::org_accounts`], asked of `endpoint` (a fault proxy's url, say).
+    pub fn org_accounts_at(&self, endpoint: &str) -> Vec<String> {
+        let org = aws_sdk_organizations::Client::from_conf(
+            aws_sdk_organizations::config::Builder::from(&self.config)
+                .endpoint_url(endpoint)
+                .build(),
+        );
+        let pages: Vec<_> = self
+            .rt
+            .block_on(
+                org.list_accounts()
+                    .into_paginator()
+                    .send()
+                    .collect::<Vec<_>>(),
+            )
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .expect("list-accounts");
+        let mut ids: Vec<String> = pages
+            .iter()
+            .flat_map(|p| p.accounts())
+            .filter(|a| a.status() == Some(&AccountStatus::Active))
+            .filter_map(|a| a.id().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// IAM in `account`, through credentials from `sts:AssumeRole` of
+    /// `arn:aws:iam::ACCOUNT:role/ROLE` (which moto grants whether or not the
+    /// role exists).
+    pub fn in_account(&self, account: &str, role: &str) -> Account {
+        let creds = self
+            .assume(&self.url, account, role)
+            .unwrap_or_else(|e| panic!("assume-role {role} in {account}: {e}"));
+        let conf = aws_sdk_iam::config::Builder::from(&self.config)
+            .credentials_provider(creds)
+            .build();
+        Account {
+            id: account.to_owned(),
+            rt: self.rt.clone(),
+            iam: Client::from_conf(conf),
+        }
+    }
+
+    /// `sts:AssumeRole` of `arn:aws:iam::ACCOUNT:role/ROLE` sent to
+    /// `endpoint` (a fault proxy's url, say): the assumed role's ARN, or the
+    /// error as `CODE: message`.
+    pub fn try_assume_role(
+        &self,
+        endpoint: &str,
+        account: &str,
+        role: &str,
+    ) -> Result<String, String> {
+        self.assume(endpoint, account, role).map(|c| {
+            let who = aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&self.config)
+                    .endpoint_url(endpoint)
+                    .credentials_provider(c)
+                    .build(),
+            );
+            let me = self
+                .rt
+                .block_on(who.get_caller_identity().send())
+                .expect("get-caller-identity with assumed credentials");
+            me.arn().unwrap_or_default().to_owned()
+        })
+    }
+
+    fn assume(&self, endpoint: &str, account: &str, role: &str) -> Result<Credentials, String> {
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.config)
+                .endpoint_url(endpoint)
+                .build(),
+        );
+        let out = self
+            .rt
+            .block_on(
+                sts.assume_role()
+                    .role_arn(format!("arn:aws:iam::{account}:role/{role}"))
+                    .role_session_name("runbook-tests")
+                    .send(),
+            )
+            .map_err(|e| {
+                format!(
+                    "{}: {}",
+                    e.code().unwrap_or("(no code)"),
+                    e.message().unwrap_or_default()
+                )
+            })?;
+        let c = out.credentials().expect("credentials");
+        Ok(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "assumed-role",
+        ))
+    }
+}
+
+impl Deref for Moto {
+    type Target = Account;
+
+    fn deref(&self) -> &Account {
+        &self.own
+    }
+}
+
+impl Account {
+    /// The ARN of virtual device `name` in this account.
+    pub fn arn(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:mfa/{name}", self.id)
+    }
+
+    /// The names of every IAM user in this account, sorted.
+    pub fn users(&self) -> Vec<String> {
+        let pages: Vec<_> = self
+            .rt
+            .block_on(
+                self.iam
+                    .list_users()
+                    .into_paginator()
+                    .send()
+                    .collect::<Vec<_>>(),
+            )
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .expect("list-users");
+        let mut names: Vec<String> = pages
+            .iter()
+            .flat_map(|p| p.users())
+            .map(|u| u.user_name().to_owned())
+            .collect();
+        names.sort();
+        names
     }
 
     /// Create an IAM user.

@@ -27,6 +27,21 @@
 //! assert_eq!(proxy.sent("DeactivateMFADevice"), 1, "{}", proxy.log());
 //! ```
 //!
+//! STS speaks the same query protocol as IAM, so `AssumeRole` requests match
+//! rules like IAM's, and [`Rule::role`] picks them by the role's name in any
+//! account: a role that cannot be assumed is
+//!
+//! ```ignore
+//! proxy.add(Rule::on("AssumeRole", Fault::access_denied()).role("Broken").always());
+//! ```
+//!
+//! (an error answer to an STS request is in STS's XML namespace). JSON-protocol
+//! requests (Organizations' `ListAccounts`) are counted, and matched by rules,
+//! under the operation their `X-Amz-Target` header names, with their JSON body
+//! as one parameter `(body)` (so [`Fault::Stale`] tells bodies apart). Fault
+//! them with stalls, drops or stale answers: a [`Fault::Error`] answers in
+//! XML, which a JSON client cannot read.
+//!
 //! [`Proxy::seen`], [`Proxy::sent`] and [`Proxy::applied`] count per action the
 //! requests that reached the proxy, reached moto, and that moto answered with
 //! 2xx; [`Proxy::log`] says what happened to each request, for failure
@@ -181,6 +196,16 @@ impl Fault {
     pub fn throttling() -> Fault {
         Fault::error(400, "Throttling", "Rate exceeded")
     }
+
+    /// 403 `AccessDenied`, as STS answers an `AssumeRole` the role's trust
+    /// policy (or the caller's policy) does not allow. Not retried.
+    pub fn access_denied() -> Fault {
+        Fault::error(
+            403,
+            "AccessDenied",
+            "User: arn:aws:iam::123456789012:user/moto is not authorized to perform: sts:AssumeRole on this role (denied by the test proxy)",
+        )
+    }
 }
 
 /// When a [`Fault`] applies: to requests of one IAM action, optionally with
@@ -190,6 +215,7 @@ impl Fault {
 pub struct Rule {
     action: String,
     params: Vec<(String, String)>,
+    role: Option<String>,
     after: Option<String>,
     nth: usize,
     times: usize,
@@ -203,6 +229,7 @@ impl Rule {
         Rule {
             action: action.to_owned(),
             params: Vec::new(),
+            role: None,
             after: None,
             nth: 1,
             times: 1,
@@ -214,6 +241,15 @@ impl Rule {
     /// (`.with("AssignmentStatus", "Unassigned")`).
     pub fn with(mut self, name: &str, value: &str) -> Rule {
         self.params.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Only requests whose `RoleArn` names role `name` (after the last `/`
+    /// of `arn:aws:iam::ACCOUNT:role/PATH/NAME`), in any account:
+    /// `Rule::on("AssumeRole", Fault::access_denied()).role("Broken")`. For one
+    /// account only, `.with("RoleArn", "arn:aws:iam::ACCOUNT:role/Broken")`.
+    pub fn role(mut self, name: &str) -> Rule {
+        self.role = Some(name.to_owned());
         self
     }
 
@@ -235,6 +271,11 @@ impl Rule {
     pub fn times(mut self, n: usize) -> Rule {
         self.times = n;
         self
+    }
+
+    /// Apply the fault to every request the rule matches.
+    pub fn always(self) -> Rule {
+        self.times(usize::MAX)
     }
 }
 
@@ -504,6 +545,7 @@ impl Shared {
             let r = &mut s.rules[i];
             let matches = r.rule.action == req.action
                 && r.rule.params.iter().all(|p| req.params.contains(p))
+                && r.rule.role.as_deref().is_none_or(|n| req.role() == Some(n))
                 && after_ok;
             if !matches {
                 continue;
@@ -786,7 +828,7 @@ fn act(shared: &Shared, req: &Request, decision: Decision) -> (String, Option<Re
             message,
         } => (
             format!("error (rule {rule}): {status} {code}, not forwarded"),
-            Some(iam_error(no, status, &code, &message)),
+            Some(iam_error(no, req, status, &code, &message)),
         ),
         Fault::Stall {
             duration,
@@ -895,6 +937,8 @@ struct Request {
     action: String,
     /// The form parameters but `Action` and `Version`, in the order sent.
     params: Vec<(String, String)>,
+    /// The API version (`2010-05-08` IAM, `2011-06-15` STS), if any.
+    version: Option<String>,
 }
 
 impl Request {
@@ -905,12 +949,30 @@ impl Request {
             .nth(1)
             .and_then(|t| t.split_once('?'))
             .map_or("", |(_, q)| q);
+        // JSON protocols (Organizations): `X-Amz-Target: Service.Operation`
+        // and a JSON body, kept whole as one parameter.
+        if let Some((_, op)) = head.get("x-amz-target").and_then(|t| t.rsplit_once('.')) {
+            return Request {
+                action: op.to_owned(),
+                params: vec![(
+                    "(body)".to_owned(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                )],
+                version: None,
+                head,
+                body,
+            };
+        }
         let mut all = form(query);
         all.extend(form(&String::from_utf8_lossy(&body)));
         let action = all
             .iter()
             .find(|(k, _)| k == "Action")
             .map_or_else(|| "(no Action)".to_owned(), |(_, v)| v.clone());
+        let version = all
+            .iter()
+            .find(|(k, _)| k == "Version")
+            .map(|(_, v)| v.clone());
         let params = all
             .into_iter()
             .filter(|(k, _)| k != "Action" && k != "Version")
@@ -920,7 +982,18 @@ impl Request {
             body,
             action,
             params,
+            version,
         }
+    }
+
+    /// The role name of the `RoleArn` parameter (`AssumeRole`), after its
+    /// last `/`.
+    fn role(&self) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == "RoleArn")
+            .and_then(|(_, arn)| arn.rsplit_once('/'))
+            .map(|(_, name)| name)
     }
 
     /// The action and parameters, in a canonical order: what makes two
@@ -1034,12 +1107,17 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// An IAM error answer, as IAM (and moto) send them.
-fn iam_error(no: usize, status: u16, code: &str, message: &str) -> Response {
+/// An IAM (or STS) error answer, as IAM, STS and moto send them.
+fn iam_error(no: usize, req: &Request, status: u16, code: &str, message: &str) -> Response {
+    // STS's errors are in its own namespace.
+    let ns = match req.version.as_deref() {
+        Some("2011-06-15") => "https://sts.amazonaws.com/doc/2011-06-15/",
+        _ => "https://iam.amazonaws.com/doc/2010-05-08/",
+    };
     let id = format!("fa17fa17-0000-4000-8000-{no:012}");
     let kind = if status >= 500 { "Receiver" } else { "Sender" };
     let body = format!(
-        r#"<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{id}</RequestId></ErrorResponse>"#,
+        r#"<ErrorResponse xmlns="{ns}"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{id}</RequestId></ErrorResponse>"#,
         xml_escape(code),
         xml_escape(message)
     );
