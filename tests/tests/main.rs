@@ -32,6 +32,9 @@ mod lockout;
 /// Recorded journals replayed offline, and their transcripts.
 mod fixtures;
 
+/// Fleet runs: many targets over many accounts, one record.
+mod fleet;
+
 /// The configuration file: defaults an organisation sets once, flags over it.
 mod config;
 

@@ -1,0 +1,141 @@
+//! Fleet runs end to end: one moto holding an Organization of three member
+//! accounts, 40 targets of `mfa-recovery` spread over them with a bystander in
+//! each, one target whose role cannot be assumed (the fault proxy denies it)
+//! and one user that does not exist.
+
+use std::path::Path;
+
+use crate::support::moto::Moto;
+use crate::support::proxy::{Fault, Proxy, Rule};
+use crate::support::{run, text};
+
+const ROLE: &str = "FleetRole";
+
+#[test]
+fn forty_targets_over_three_accounts_recover_and_the_failures_are_their_own() {
+    let moto = Moto::start();
+    let ids = moto.organization(3);
+    let proxy = Proxy::start(&moto);
+    let denied = proxy.add(
+        Rule::on("AssumeRole", Fault::access_denied())
+            .role("Broken")
+            .always(),
+    );
+    let mut rows = vec!["user,account,role".to_owned()];
+    let mut victims = vec![];
+    for (a, id) in ids.iter().enumerate() {
+        let account = moto.in_account(id, ROLE);
+        account.user_with_virtual("bystander", "bystander");
+        for u in 0..13 {
+            let user = format!("user{a}-{u}");
+            account.user_with_virtual(&user, &user);
+            rows.push(format!("{user},{id},{ROLE}"));
+            victims.push((id.clone(), user));
+        }
+    }
+    // 39 victims, a user that does not exist, and a role that cannot be
+    // assumed: 41 targets.
+    rows.push(format!("ghost,{},{ROLE}", ids[0]));
+    rows.push(format!("user0-0,{},Broken", ids[1]));
+    let dir = tempfile::tempdir().unwrap();
+    let targets = dir.path().join("targets.csv");
+    std::fs::write(&targets, rows.join("\n") + "\n").unwrap();
+    let journals = dir.path().join("journals");
+
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--targets",
+        targets.to_str().unwrap(),
+        "--endpoint-url",
+        &proxy.url,
+        "--yes",
+        "--concurrency",
+        "4",
+        "--journal-dir",
+        journals.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(9), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("39 of 41 target(s) succeeded, 2 did not"),
+        "{stdout}"
+    );
+    assert!(
+        proxy.fired(denied) >= 1,
+        "the Broken role was asked for and denied"
+    );
+    // The denied target failed with STS's reason and ran nothing.
+    let broken = stdout
+        .lines()
+        .find(|l| l.starts_with("#40 "))
+        .unwrap_or_default();
+    assert!(
+        broken.contains("cannot assume role arn:aws:iam::") && broken.contains("AccessDenied"),
+        "{stdout}"
+    );
+    assert!(
+        !journals
+            .join(format!("040-{}-user0-0.jsonl", ids[1]))
+            .exists()
+    );
+    // The missing user: the runbook's own failure, journaled.
+    let ghost = stdout
+        .lines()
+        .find(|l| l.starts_with("#39 "))
+        .unwrap_or_default();
+    assert!(
+        ghost.contains(" 1 "),
+        "exit 1 for the missing user: {ghost}"
+    );
+
+    // Every victim recovered, in its own account; every bystander untouched.
+    for (id, user) in &victims {
+        assert_eq!(
+            moto.in_account(id, ROLE).devices_of(user),
+            Vec::<String>::new(),
+            "{user} in {id}"
+        );
+    }
+    for id in &ids {
+        assert_eq!(
+            moto.in_account(id, ROLE).devices_of("bystander").len(),
+            1,
+            "{id}"
+        );
+    }
+    // Each target's journal verifies, and records the account and the role.
+    let mut count = 0;
+    for entry in std::fs::read_dir(&journals).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "jsonl")
+            || path.file_name().is_some_and(|n| n == "fleet.jsonl")
+        {
+            continue;
+        }
+        verify(&path);
+        let j = runbook_host::journal::Journal::read(&path).unwrap();
+        let account = &j.header.target["account"];
+        assert!(ids.contains(account), "{}", path.display());
+        assert!(
+            j.header.target["caller"].starts_with(&format!(
+                "arn:aws:sts::{account}:assumed-role/{ROLE}/runbook-mfa-recovery-"
+            )),
+            "{:?}",
+            j.header.target
+        );
+        count += 1;
+    }
+    assert_eq!(count, 40, "a journal per target that ran");
+}
+
+fn verify(path: &Path) {
+    let out = run(&["verify", path.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}: {:?}",
+        path.display(),
+        text(&out)
+    );
+}
