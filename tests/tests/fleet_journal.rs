@@ -89,7 +89,11 @@ fn done(dir: &tempfile::TempDir, i: usize) -> TargetDone {
 /// Write `DIR/fleet.jsonl` for all three targets, as worker threads would,
 /// through one `Mutex<FleetWriter>`; its path.
 fn write_fleet(dir: &tempfile::TempDir, header: FleetHeader) -> PathBuf {
-    let path = dir.path().join("fleet.jsonl");
+    write_fleet_as(dir, "fleet.jsonl", header)
+}
+
+fn write_fleet_as(dir: &tempfile::TempDir, name: &str, header: FleetHeader) -> PathBuf {
+    let path = dir.path().join(name);
     let writer = Mutex::new(FleetWriter::create(&path, header).unwrap());
     std::thread::scope(|s| {
         for i in 0..USERS.len() {
@@ -176,7 +180,7 @@ fn a_fleet_replays_offline_with_moto_stopped_and_shows_as_a_table() {
     let moto = Moto::start();
     let (dir, header) = target_journals(&moto);
     drop(moto);
-    let fleet = write_fleet(&dir, header);
+    let fleet = write_fleet(&dir, header.clone());
     let shown = fleet.to_str().unwrap();
 
     let out = run(&["replay", shown]);
@@ -205,6 +209,36 @@ fn a_fleet_replays_offline_with_moto_stopped_and_shows_as_a_table() {
     insta::with_settings!({ filters => filters }, {
         insta::assert_snapshot!("fleet_show", stdout);
     });
+
+    // Bob's journal rewritten (chain and all) to answer that bob's device
+    // is another: the runbook then deactivates that one, and bob's replay
+    // diverges from the recorded request; the others still match.
+    let bob = journal_path(&dir, 1);
+    let lines: Vec<Value> = std::fs::read_to_string(&bob)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let l = l.replace("mfa/bob\",\"user_name", "mfa/other\",\"user_name");
+            let mut v: Value = serde_json::from_str(&l).unwrap();
+            v.as_object_mut().unwrap().remove("prev");
+            v
+        })
+        .collect();
+    std::fs::write(&bob, chained(&lines)).unwrap();
+    let fleet = write_fleet_as(&dir, "fleet-2.jsonl", header);
+    let out = run(&["replay", fleet.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("target 1 (user=bob): replay diverged")
+            && stderr.contains("1 of 3 target(s) did not match"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("target 0 ") && !stderr.contains("target 2 "),
+        "{stderr}"
+    );
+    assert_eq!(stdout.matches("replay matched the recording").count(), 2);
 }
 
 #[test]
