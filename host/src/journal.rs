@@ -322,17 +322,37 @@ pub enum RunOutcome {
 }
 
 #[derive(Serialize)]
-struct LineRef<'a> {
+struct LineRef<'a, R> {
     #[serde(flatten)]
-    record: &'a Record,
+    record: &'a R,
     prev: &'a str,
 }
 
 #[derive(Deserialize)]
-struct LineOwned {
+struct LineOwned<R> {
     #[serde(flatten)]
-    record: Record,
+    record: R,
     prev: String,
+}
+
+/// One line of a hash-chained journal (a run's or a fleet's): `record`
+/// with `prev`, the hash of the line before it, without its newline.
+pub(crate) fn chained_line<R: Serialize>(record: &R, prev: &str) -> io::Result<String> {
+    serde_json::to_string(&LineRef { record, prev }).map_err(io::Error::other)
+}
+
+/// Create a journal file (a run's or a fleet's) at `path`, which must not
+/// exist yet: a journal is evidence and is never overwritten. The file is
+/// private to its owner; missing directories are created.
+pub(crate) fn create_private(path: &Path) -> io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// The sha256 of one journal line (without its newline), in hex.
@@ -396,14 +416,7 @@ impl JournalWriter {
     /// A journal written to `path`, which must not exist yet: a journal is
     /// evidence and is never overwritten. The file is private to its owner.
     pub fn create(path: &Path) -> io::Result<JournalWriter> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path)?;
+        let file = create_private(path)?;
         // Without pins the run goes on (its journal is whole); only a later
         // `--resume` of it needs `--last-hash` to trust its answers.
         let pins = match crate::pins::Pins::create(path) {
@@ -444,11 +457,7 @@ impl JournalWriter {
     }
 
     fn write(&mut self, record: Record) -> io::Result<()> {
-        let line = serde_json::to_string(&LineRef {
-            record: &record,
-            prev: &self.prev,
-        })
-        .map_err(io::Error::other)?;
+        let line = chained_line(&record, &self.prev)?;
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
@@ -563,13 +572,15 @@ pub enum JournalError {
     },
     /// A newer journal format.
     #[error(
-        "{path}:1: journal format {found} is newer than this host reads ({FORMAT}); upgrade runbook"
+        "{path}:1: journal format {found} is newer than this host reads ({reads}); upgrade runbook"
     )]
     NewerFormat {
         /// The file.
         path: String,
         /// The format found.
         found: u32,
+        /// The newest format this host reads.
+        reads: u32,
     },
     /// No footer: the run was cut off (crash, kill) or the file truncated.
     #[error(
@@ -695,106 +706,30 @@ impl Partial {
 
     /// Verify journal text, footer or not; `path` names it in errors.
     pub fn parse(path: &str, text: &str) -> Result<Partial, JournalError> {
-        let path = path.to_owned();
-        if text.trim().is_empty() {
-            return Err(JournalError::Empty { path });
-        }
-        // A last line without its newline that is not JSON was being written
-        // when the process died: leave it out, and say so.
-        let mut text = text;
-        let mut torn = false;
-        if !text.ends_with('\n') {
-            let start = text.rfind('\n').map_or(0, |i| i + 1);
-            if start > 0 && serde_json::from_str::<Value>(&text[start..]).is_err() {
-                text = &text[..start];
-                torn = true;
-            }
-        }
-        let mut prev_hash = GENESIS.to_owned();
-        let mut hashes = Vec::new();
-        let mut records = Vec::new();
         let mut open_call: Option<u32> = None;
         let mut open_mutation = false;
         // The mutations that applied, as the call path counts them.
         let mut applied: Vec<u32> = Vec::new();
         let mut fuel_recorded = false;
         let mut next_index = 0u32;
-        let mut footer_line = None;
-        let mut last_line = 0;
-        for (i, line) in text.lines().enumerate() {
-            let n = i + 1;
-            last_line = n;
-            let structure = |reason: String| JournalError::Structure {
-                path: path.clone(),
-                line: n,
-                reason,
-            };
-            if footer_line.is_some() {
-                return Err(structure("a line after the footer".into()));
-            }
-            if line.len() > MAX_LINE_BYTES {
-                return Err(structure(format!(
-                    "a {}-byte line, longer than any run writes ({} MiB at most)",
-                    line.len(),
-                    MAX_LINE_BYTES >> 20
-                )));
-            }
-            let value: Value = serde_json::from_str(line).map_err(|e| JournalError::Malformed {
-                path: path.clone(),
-                line: n,
-                reason: format!("invalid JSON: {e}"),
-            })?;
-            if n == 1 {
-                if value.get("kind").and_then(Value::as_str) != Some("header") {
-                    return Err(JournalError::Malformed {
-                        path,
-                        line: 1,
-                        reason: "the first line is not a journal header".into(),
-                    });
-                }
-                if let Some(found) = value.get("format").and_then(Value::as_u64)
-                    && found > u64::from(FORMAT)
-                {
-                    return Err(JournalError::NewerFormat {
-                        path,
-                        found: u32::try_from(found).unwrap_or(u32::MAX),
-                    });
-                }
-            }
-            let parsed: LineOwned =
-                serde_json::from_value(value).map_err(|e| JournalError::Malformed {
-                    path: path.clone(),
-                    line: n,
-                    reason: e.to_string(),
-                })?;
-            if parsed.prev != prev_hash {
-                return Err(JournalError::Chain {
-                    path,
-                    line: n,
-                    before: n - 1,
-                    expected: prev_hash,
-                    found: parsed.prev,
-                });
-            }
-            prev_hash = line_hash(line);
-            hashes.push(prev_hash.clone());
-            match &parsed.record {
+        let chain = parse_chain(path, text, &RUN, |n, record: &Record| {
+            match record {
                 Record::Header(_) if n != 1 => {
-                    return Err(structure("a second header".into()));
+                    return Err("a second header".into());
                 }
                 Record::Header(h) => fuel_recorded = h.max_fuel.is_some(),
                 Record::Call(c) => {
                     if let Some(open) = open_call {
-                        return Err(structure(format!(
+                        return Err(format!(
                             "call {} starts before call {open} has a result",
                             c.index
-                        )));
+                        ));
                     }
                     if c.index != next_index {
-                        return Err(structure(format!(
+                        return Err(format!(
                             "call index {} where {next_index} was expected",
                             c.index
-                        )));
+                        ));
                     }
                     open_call = Some(c.index);
                     open_mutation = c.request.is_mutation();
@@ -802,10 +737,10 @@ impl Partial {
                 }
                 Record::Result(r) => {
                     if open_call != Some(r.index) {
-                        return Err(structure(format!(
+                        return Err(format!(
                             "a result for call {} which is not the open call",
                             r.index
-                        )));
+                        ));
                     }
                     open_call = None;
                     if open_mutation && r.outcome.applied() && !r.resumed {
@@ -815,40 +750,41 @@ impl Partial {
                 Record::Log(_) => {}
                 Record::Footer(f) => {
                     if let Some(open) = open_call {
-                        return Err(structure(format!(
+                        return Err(format!(
                             "call {open} has no recorded outcome: it may or may not have reached AWS"
-                        )));
+                        ));
                     }
                     if f.calls != next_index {
-                        return Err(structure(format!(
+                        return Err(format!(
                             "the footer counts {} calls but the journal holds {next_index}",
                             f.calls
-                        )));
+                        ));
                     }
                     // A host that records the fuel budget also records the
                     // changes: a footer without them was edited (the header
                     // cannot be, without breaking the chain).
                     match &f.applied {
                         Some(listed) if *listed != applied => {
-                            return Err(structure(format!(
+                            return Err(format!(
                                 "the footer lists the changes of calls {} but the journal's calls applied {}: the footer was edited",
                                 indices(listed),
                                 indices(&applied)
-                            )));
+                            ));
                         }
                         None if fuel_recorded => {
-                            return Err(structure(format!(
+                            return Err(format!(
                                 "the footer does not list the changes applied (the journal's calls applied {}), which the host that wrote this header always records: the footer was edited",
                                 indices(&applied)
-                            )));
+                            ));
                         }
                         _ => {}
                     }
-                    footer_line = Some(n);
+                    return Ok(Then::End);
                 }
             }
-            records.push(parsed.record);
-        }
+            Ok(Then::More)
+        })?;
+        let records = chain.records;
         let Some(Record::Header(header)) = records.first().cloned() else {
             unreachable!("line 1 was checked to be a header");
         };
@@ -861,12 +797,183 @@ impl Partial {
             header,
             records,
             footer,
-            last_hash: prev_hash,
-            lines: last_line,
-            hashes,
-            torn,
+            last_hash: chain.last_hash,
+            lines: chain.lines,
+            hashes: chain.hashes,
+            torn: chain.torn,
         })
     }
+}
+
+/// A kind of hash-chained journal, told by its first line's `kind`.
+pub(crate) struct Kind {
+    /// The first line's `kind`.
+    pub header: &'static str,
+    /// The newest format of it this host reads.
+    pub format: u32,
+    /// What its first line is, for errors: "a journal header".
+    pub what: &'static str,
+}
+
+/// A run's journal.
+pub(crate) const RUN: Kind = Kind {
+    header: "header",
+    format: FORMAT,
+    what: "a journal header",
+};
+
+/// Every kind of journal, by its first line's `kind`, as errors name it.
+const KINDS: &[(&str, &str)] = &[
+    ("header", "a run's journal"),
+    (
+        "fleet",
+        "a fleet journal (`runbook verify`, `show` and `replay` read it)",
+    ),
+];
+
+/// The `kind` of the first line of the journal at `path`, if it has one:
+/// which reader it is for. Errors are left to that reader.
+pub fn first_kind(path: &Path) -> Option<String> {
+    use std::io::{BufRead, Read};
+    let file = open_regular(path).ok()?;
+    let mut first = Vec::new();
+    io::BufReader::new(file.take(MAX_LINE_BYTES as u64))
+        .read_until(b'\n', &mut first)
+        .ok()?;
+    let value: Value = serde_json::from_slice(&first).ok()?;
+    value.get("kind")?.as_str().map(str::to_owned)
+}
+
+/// Whether a record ends its journal (a footer).
+pub(crate) enum Then {
+    /// More lines may follow.
+    More,
+    /// The last line: any line after it is an error.
+    End,
+}
+
+/// The lines of a hash-chained journal, each verified against the one
+/// before it and parsed.
+pub(crate) struct Chain<R> {
+    /// Every record, in order.
+    pub records: Vec<R>,
+    /// The sha256 of each line, in order.
+    pub hashes: Vec<String>,
+    /// The hash of the last line verified.
+    pub last_hash: String,
+    /// How many lines were verified.
+    pub lines: usize,
+    /// The file ended in a partly written line, left out.
+    pub torn: bool,
+    /// The bytes of the lines verified, newlines included: where a torn
+    /// line starts.
+    pub verified_len: usize,
+}
+
+/// Verify the chain of journal `text` of `kind` line by line, with the
+/// caps, the torn-line rule and the errors every journal shares; `check`
+/// judges each record's place (line number, record) and says whether it is
+/// the last. `path` names the file in errors.
+pub(crate) fn parse_chain<R: serde::de::DeserializeOwned>(
+    path: &str,
+    text: &str,
+    kind: &Kind,
+    mut check: impl FnMut(usize, &R) -> Result<Then, String>,
+) -> Result<Chain<R>, JournalError> {
+    let path = path.to_owned();
+    if text.trim().is_empty() {
+        return Err(JournalError::Empty { path });
+    }
+    // A last line without its newline that is not JSON was being written
+    // when the process died: leave it out, and say so.
+    let mut text = text;
+    let mut torn = false;
+    if !text.ends_with('\n') {
+        let start = text.rfind('\n').map_or(0, |i| i + 1);
+        if start > 0 && serde_json::from_str::<Value>(&text[start..]).is_err() {
+            text = &text[..start];
+            torn = true;
+        }
+    }
+    let mut prev_hash = GENESIS.to_owned();
+    let mut hashes = Vec::new();
+    let mut records = Vec::new();
+    let mut ended = false;
+    let mut last_line = 0;
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        last_line = n;
+        let structure = |reason: String| JournalError::Structure {
+            path: path.clone(),
+            line: n,
+            reason,
+        };
+        if ended {
+            return Err(structure("a line after the footer".into()));
+        }
+        if line.len() > MAX_LINE_BYTES {
+            return Err(structure(format!(
+                "a {}-byte line, longer than any run writes ({} MiB at most)",
+                line.len(),
+                MAX_LINE_BYTES >> 20
+            )));
+        }
+        let value: Value = serde_json::from_str(line).map_err(|e| JournalError::Malformed {
+            path: path.clone(),
+            line: n,
+            reason: format!("invalid JSON: {e}"),
+        })?;
+        if n == 1 {
+            let found = value.get("kind").and_then(Value::as_str);
+            if found != Some(kind.header) {
+                let mut reason = format!("the first line is not {}", kind.what);
+                if let Some((_, is)) = KINDS.iter().find(|(k, _)| Some(*k) == found) {
+                    reason.push_str(&format!(": this is {is}"));
+                }
+                return Err(JournalError::Malformed {
+                    path,
+                    line: 1,
+                    reason,
+                });
+            }
+            if let Some(found) = value.get("format").and_then(Value::as_u64)
+                && found > u64::from(kind.format)
+            {
+                return Err(JournalError::NewerFormat {
+                    path,
+                    found: u32::try_from(found).unwrap_or(u32::MAX),
+                    reads: kind.format,
+                });
+            }
+        }
+        let parsed: LineOwned<R> =
+            serde_json::from_value(value).map_err(|e| JournalError::Malformed {
+                path: path.clone(),
+                line: n,
+                reason: e.to_string(),
+            })?;
+        if parsed.prev != prev_hash {
+            return Err(JournalError::Chain {
+                path,
+                line: n,
+                before: n - 1,
+                expected: prev_hash,
+                found: parsed.prev,
+            });
+        }
+        prev_hash = line_hash(line);
+        hashes.push(prev_hash.clone());
+        ended = matches!(check(n, &parsed.record).map_err(structure)?, Then::End);
+        records.push(parsed.record);
+    }
+    Ok(Chain {
+        records,
+        hashes,
+        last_hash: prev_hash,
+        lines: last_line,
+        torn,
+        verified_len: text.len(),
+    })
 }
 
 /// Call indices as `[0, 3]`, or `none`.
@@ -878,9 +985,8 @@ fn indices(list: &[u32]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// Read a journal file: a regular file of at most [`MAX_JOURNAL_BYTES`].
-fn read_capped(path: &Path) -> io::Result<String> {
-    use std::io::Read;
+/// Open a journal file for reading: a regular file, never a FIFO or device.
+fn open_regular(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true);
     // A FIFO would block the open until a writer came: open without
@@ -897,6 +1003,13 @@ fn read_capped(path: &Path) -> io::Result<String> {
             "not a regular file (a journal is a file `runbook run` wrote)",
         ));
     }
+    Ok(file)
+}
+
+/// Read a journal file: a regular file of at most [`MAX_JOURNAL_BYTES`].
+pub(crate) fn read_capped(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let file = open_regular(path)?;
     let mut text = String::new();
     file.take(MAX_JOURNAL_BYTES + 1).read_to_string(&mut text)?;
     if text.len() as u64 > MAX_JOURNAL_BYTES {

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod config;
 pub mod embedded;
 pub mod exit;
+pub mod fleet;
 pub mod grant;
 pub mod harness;
 pub mod journal;

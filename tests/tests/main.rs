@@ -45,6 +45,9 @@ mod distribution;
 /// Damaged journals: verify, replay and show name the file and line.
 mod journal;
 
+/// The fleet journal: verify, replay, show and resume over real target journals.
+mod fleet_journal;
+
 /// Replays that match, and replays of changed runbooks that must not.
 mod replay;
 

@@ -1,10 +1,11 @@
 //! `runbook replay`: re-run the recorded runbook against a journal, offline.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use runbook_host::exit;
-use runbook_host::journal::Journal;
+use runbook_host::fleet::{self, Fleet, FleetError};
+use runbook_host::journal::{Journal, first_kind};
 use runbook_host::manifest::is_runbook_name;
 use runbook_host::offline;
 use runbook_host::project;
@@ -13,7 +14,8 @@ use runbook_host::transcript::{self, printable, printable_path};
 
 /// Replay a journal: run the recorded runbook (or --runbook) with the recorded
 /// parameters, answer every call from the journal, and stop at the first call
-/// that differs. Nothing is sent to AWS.
+/// that differs. Nothing is sent to AWS. A fleet journal is verified with
+/// every target journal it names, and each of those is replayed.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     /// The journal to replay (verified first).
@@ -42,6 +44,9 @@ pub struct ReplayArgs {
 }
 
 pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
+    if first_kind(&args.journal).as_deref() == Some(fleet::HEADER_KIND) {
+        return replay_fleet(&args);
+    }
     let journal = match Journal::read(&args.journal) {
         Ok(j) => j,
         Err(e) => {
@@ -49,6 +54,80 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
             return Ok(exit::JOURNAL_INVALID);
         }
     };
+    replay_journal(&args, &args.journal, &journal)
+}
+
+/// Replay a fleet journal: verify it and every target journal it names
+/// (exit 7 naming the first bad one), then replay each target's journal in
+/// turn. 0 if every replay matched; else 6 if any diverged, or the first
+/// other failure's code; the targets that did not match are named.
+fn replay_fleet(args: &ReplayArgs) -> anyhow::Result<u8> {
+    let fleet_path = &args.journal;
+    let verified = Fleet::read(fleet_path)
+        .map_err(FleetError::from)
+        .and_then(|f| Ok((f.verify_targets(Fleet::dir_of(fleet_path))?, f)));
+    let (targets, fleet) = match verified {
+        Ok(v) => v,
+        Err(e) => {
+            super::out::error(e);
+            return Ok(exit::JOURNAL_INVALID);
+        }
+    };
+    let mut failed: Vec<(String, u8)> = Vec::new();
+    for t in &targets {
+        let target = fleet.header.targets[t.index as usize].describe();
+        outln!("== {target}: {}", printable_path(&t.path));
+        let code = match replay_journal(args, &t.path, &t.journal) {
+            Ok(code) => code,
+            Err(e) => {
+                super::out::error(format_args!("{e:#}"));
+                exit::HOST_ERROR
+            }
+        };
+        if code != exit::SUCCESS {
+            failed.push((target, code));
+        }
+    }
+    let not_run = fleet.header.targets.len() - targets.len();
+    if failed.is_empty() {
+        outln!(
+            "fleet replay matched: all {} target journal(s) of {} replayed as recorded{}",
+            targets.len(),
+            printable_path(fleet_path),
+            if not_run > 0 {
+                format!(" ({not_run} target(s) did not run and have no journal)")
+            } else {
+                String::new()
+            }
+        );
+        return Ok(exit::SUCCESS);
+    }
+    let diverged = failed.iter().any(|(_, c)| *c == exit::REPLAY_DIVERGED);
+    for (target, code) in &failed {
+        errln!(
+            "{target}: {}",
+            if *code == exit::REPLAY_DIVERGED {
+                "replay diverged".to_owned()
+            } else {
+                format!("replay failed (exit {code})")
+            }
+        );
+    }
+    errln!(
+        "fleet replay of {}: {} of {} target(s) did not match",
+        printable_path(fleet_path),
+        failed.len(),
+        targets.len()
+    );
+    Ok(if diverged {
+        exit::REPLAY_DIVERGED
+    } else {
+        failed[0].1
+    })
+}
+
+/// Replay one verified run journal, the file at `path`: the exit code.
+fn replay_journal(args: &ReplayArgs, path: &Path, journal: &Journal) -> anyhow::Result<u8> {
     let recorded = &journal.header.runbook;
     let mut say = |m: &str| super::out::say(m);
     let found = match &args.runbook {
@@ -60,7 +139,7 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
         None if !is_runbook_name(recorded) => {
             super::out::error(format_args!(
                 "{}:1: the journal names the runbook '{}', which is not a runbook name (lowercase letters, digits and '-'); the runbook of a journal is looked up by name in the project's runbooks/, never as a path: pass --runbook NAME|PATH to choose the component",
-                printable_path(&args.journal),
+                printable_path(path),
                 printable(recorded)
             ));
             return Ok(exit::HOST_ERROR);
@@ -80,7 +159,7 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
     let found = found.map_err(|e| {
         e.context(format!(
             "{}:1: the runbook '{}' the journal names cannot be loaded; pass --runbook NAME|PATH",
-            printable_path(&args.journal),
+            printable_path(path),
             printable(recorded)
         ))
     })?;
@@ -105,7 +184,7 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
             "{what} (sha256 {}, {}) is not the component recorded in {} (sha256 {}): the runbook changed since the recording; replay it anyway with --runbook {}",
             loaded.sha256,
             found.source,
-            printable_path(&args.journal),
+            printable_path(path),
             printable(&journal.header.wasm_sha256),
             printable(recorded)
         ));
@@ -118,14 +197,14 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<u8> {
     let run = offline::replay(
         rt,
         &loaded,
-        &args.journal.display().to_string(),
-        &journal,
+        &path.display().to_string(),
+        journal,
         offline::Replay::default(),
     )?;
     // The transcript escapes every value the journal and the runbook supplied.
     out!("{}", transcript::render(run.journal.records()));
     if run.exit_code == exit::REPLAY_DIVERGED {
-        errln!("replay of {} diverged", printable_path(&args.journal));
+        errln!("replay of {} diverged", printable_path(path));
         return Ok(exit::REPLAY_DIVERGED);
     }
     if run.exit_code == exit::HOST_ERROR || run.exit_code == exit::JOURNAL_INVALID {

@@ -4,13 +4,16 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use runbook_host::exit;
-use runbook_host::journal::{Journal, JournalError, Partial};
+use runbook_host::fleet::{self, Fleet};
+use runbook_host::journal::{Journal, JournalError, Partial, first_kind};
 use runbook_host::signing::{self, AllowedSigners, Signer};
 use runbook_host::transcript::{self, printable, printable_path};
 
 /// Verify a journal: the hash chain, the header and footer, call order, and
 /// that it is complete. Names the first bad line. A resumed run's journal is
-/// checked against the journal it resumes, where that file is at hand.
+/// checked against the journal it resumes, where that file is at hand. A
+/// fleet journal is verified, then every target journal it names: each must
+/// verify and end in the line the fleet journal recorded for it.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The journal to verify.
@@ -35,6 +38,9 @@ pub struct VerifyArgs {
 }
 
 pub fn main(args: VerifyArgs) -> anyhow::Result<u8> {
+    if first_kind(&args.journal).as_deref() == Some(fleet::HEADER_KIND) {
+        return verify_fleet(&args);
+    }
     let j = match Journal::read(&args.journal) {
         Ok(j) => j,
         Err(e) => {
@@ -120,6 +126,65 @@ pub fn main(args: VerifyArgs) -> anyhow::Result<u8> {
         printable(&j.header.wasm_sha256),
         transcript::outcome_line(&j.footer.outcome),
         j.last_hash
+    );
+    Ok(exit::SUCCESS)
+}
+
+/// Verify a fleet journal, then every target journal it names; `--last-hash`
+/// and `--trusted-signers` apply to the fleet journal's last line.
+fn verify_fleet(args: &VerifyArgs) -> anyhow::Result<u8> {
+    let f = match Fleet::read(&args.journal) {
+        Ok(f) => f,
+        Err(e) => {
+            super::out::error(e);
+            return Ok(exit::JOURNAL_INVALID);
+        }
+    };
+    if let Some(pinned) = &args.last_hash
+        && !pinned.eq_ignore_ascii_case(&f.last_hash)
+    {
+        super::out::error(format!(
+            "{}: the last line hashes to {}, not the pinned {}: the fleet journal was rewritten or is not the one the hash was kept for",
+            printable_path(&args.journal),
+            f.last_hash,
+            printable(pinned)
+        ));
+        return Ok(exit::JOURNAL_INVALID);
+    }
+    let mut signed = String::new();
+    if let Some(file) = &args.trusted_signers {
+        match signed_by(args, file, &f.last_hash) {
+            Ok(s) => {
+                signed = format!(
+                    "; signed by {} (key {})",
+                    printable(&s.principal),
+                    printable(&s.fingerprint)
+                );
+            }
+            Err((code, message)) => {
+                super::out::error(message);
+                return Ok(code);
+            }
+        }
+    }
+    let targets = match f.verify_targets(Fleet::dir_of(&args.journal)) {
+        Ok(t) => t,
+        Err(e) => {
+            super::out::error(e);
+            return Ok(exit::JOURNAL_INVALID);
+        }
+    };
+    outln!(
+        "ok: fleet journal {} is intact: runbook {} (sha256 {}), {} target(s): {} succeeded, {} failed, {} not run; each of the {} target journal(s) verifies and ends in the line recorded for it; last line sha256 {}{signed}",
+        printable_path(&args.journal),
+        printable(&f.header.runbook),
+        printable(&f.header.wasm_sha256),
+        f.header.targets.len(),
+        f.footer.succeeded,
+        f.footer.failed,
+        f.footer.not_run,
+        targets.len(),
+        f.last_hash
     );
     Ok(exit::SUCCESS)
 }

@@ -83,7 +83,8 @@ pub struct RunReport {
     pub changes: Vec<Request>,
 }
 
-fn now_rfc3339() -> String {
+/// Now, RFC 3339 UTC, as journals record times.
+pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
