@@ -21,9 +21,11 @@ use anyhow::Context;
 use clap::Args;
 use runbook_host::backend::{AssumeRole, Backend, DryRun, Live, LiveOptions, RateLimiter};
 use runbook_host::exit;
+use runbook_host::fleet::{self as record, FleetHeader, FleetWriter, TargetDone};
 use runbook_host::grant::{Grant, OperatorPolicy};
-use runbook_host::journal::{JournalWriter, Mode, RunOutcome};
+use runbook_host::journal::{JournalWriter, Mode, Resumes, RunOutcome};
 use runbook_host::manifest::Manifest;
+use runbook_host::replay::Replayer;
 use runbook_host::request::Request;
 use runbook_host::sandbox::{self, Consent, Limits, Loaded, RunSpec, Runtime};
 use runbook_host::signing::Signer;
@@ -361,6 +363,8 @@ struct Fleet<'a> {
     caller: String,
     session: String,
     rates: Mutex<BTreeMap<String, Arc<RateLimiter>>>,
+    /// The fleet journal, shared by the workers.
+    record: Mutex<FleetWriter>,
 }
 
 impl Fleet<'_> {
@@ -404,16 +408,8 @@ impl Fleet<'_> {
         Ok((live, caller))
     }
 
-    fn spec(
-        &self,
-        t: &Target,
-        mode: Mode,
-        backend: Box<dyn Backend>,
-        consent: Consent,
-        caller: String,
-        journal: JournalWriter,
-    ) -> RunSpec {
-        let grant = Grant::bind(&self.loaded.manifest, &t.params).narrow(&self.policy);
+    /// Where and as whom `t`'s IAM is reached, for its journal's header.
+    fn target_map(&self, t: &Target, caller: String) -> BTreeMap<String, String> {
         let endpoint = self.args.endpoint_url.clone().or_else(|| {
             std::env::var("AWS_ENDPOINT_URL_IAM")
                 .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
@@ -432,6 +428,20 @@ impl Fleet<'_> {
                 target.insert(k.to_owned(), v);
             }
         }
+        target
+    }
+
+    fn spec(
+        &self,
+        t: &Target,
+        mode: Mode,
+        backend: Box<dyn Backend>,
+        consent: Consent,
+        caller: String,
+        journal: JournalWriter,
+    ) -> RunSpec {
+        let grant = Grant::bind(&self.loaded.manifest, &t.params).narrow(&self.policy);
+        let target = self.target_map(t, caller);
         RunSpec {
             params: t.params.clone(),
             mode,
@@ -469,8 +479,17 @@ impl Fleet<'_> {
         }
     }
 
-    /// Run `t` to the end with `consent`, journaled in `dir`.
-    fn run(&self, t: &Target, mode: Mode, consent: Consent, dir: &Path) -> Finished {
+    /// Run `t` to the end with `consent`, journaled in `dir` and recorded
+    /// in the fleet journal. `unfinished`: the journal of its run a killed
+    /// fleet left part-way, to resume as a single run resumes.
+    fn run(
+        &self,
+        t: &Target,
+        mode: Mode,
+        consent: Consent,
+        dir: &Path,
+        unfinished: Option<&Path>,
+    ) -> Finished {
         let failed = |exit_code: u8, outcome: String| Finished {
             target: t.clone(),
             exit_code,
@@ -478,11 +497,39 @@ impl Fleet<'_> {
             changes: 0,
             journal: None,
         };
+        // A role that cannot be assumed: the target fails here, with STS's
+        // reason, and nothing of it runs (nor is it recorded as started).
         let (live, caller) = match self.connect(t) {
             Ok(x) => x,
             Err(e) => return failed(exit::HOST_ERROR, e),
         };
-        let path = dir.join(t.journal_name());
+        let resume = match unfinished {
+            None => None,
+            Some(path) => {
+                let map = self.target_map(t, caller.clone());
+                match super::run::resumable(path, None, self.loaded, &t.params, &map) {
+                    Ok(r) => Some(r),
+                    Err((code, why)) => {
+                        return failed(
+                            code,
+                            format!("cannot resume {}: {why}", printable_path(path)),
+                        );
+                    }
+                }
+            }
+        };
+        let name = match &resume {
+            None => t.journal_name(),
+            Some(_) => {
+                let base = t.journal_name();
+                let stem = base.trim_end_matches(".jsonl").to_owned();
+                (1..100)
+                    .map(|k| format!("{stem}.resumed-{k}.jsonl"))
+                    .find(|n| !dir.join(n).exists())
+                    .unwrap_or(base)
+            }
+        };
+        let path = dir.join(&name);
         let journal = match JournalWriter::create(&path) {
             Ok(j) => j,
             Err(e) => {
@@ -492,12 +539,36 @@ impl Fleet<'_> {
                 );
             }
         };
+        if let Some(r) = &resume
+            && let Err(by) = runbook_host::pins::claim_resume(&r.claim, &path)
+        {
+            return failed(
+                exit::USAGE,
+                format!("{} was resumed already, by {by}", printable_path(&r.claim)),
+            );
+        }
+        if let Err(e) = self.lock().target_started(t.index as u32, &name) {
+            return failed(
+                exit::HOST_ERROR,
+                format!("cannot write the fleet journal: {e}"),
+            );
+        }
         let backend: Box<dyn Backend> = match mode {
             Mode::DryRun => Box::new(DryRun::new(live)),
             _ => Box::new(live),
         };
-        let spec = self.spec(t, mode, backend, consent, caller, journal);
-        match sandbox::run(self.rt, self.loaded, spec) {
+        let mut spec = self.spec(t, mode, backend, consent, caller, journal);
+        if let Some(r) = &resume {
+            let from = r.from.display().to_string();
+            let replayer = Replayer::resuming(&from, &r.journal);
+            spec.resumes = Some(Resumes {
+                journal: from.clone(),
+                last_hash: r.journal.last_hash.clone(),
+                calls_reused: replayer.resume_point().unwrap_or_default(),
+            });
+            spec.replay = Some(Box::new(replayer));
+        }
+        let finished = match sandbox::run(self.rt, self.loaded, spec) {
             Ok(report) => Finished {
                 target: t.clone(),
                 exit_code: report.exit_code,
@@ -505,11 +576,33 @@ impl Fleet<'_> {
                 changes: report.changes.len(),
                 journal: Some((path, report.journal.last_hash().to_owned())),
             },
-            Err(e) => Finished {
-                journal: None,
-                ..failed(exit::HOST_ERROR, format!("{e:#}"))
-            },
+            Err(e) => failed(exit::HOST_ERROR, format!("{e:#}")),
+        };
+        // The fleet records how the target ended, against the last line of
+        // its journal.
+        let done = TargetDone {
+            index: t.index as u32,
+            journal: name,
+            last_hash: finished
+                .journal
+                .as_ref()
+                .map(|(_, h)| h.clone())
+                .unwrap_or_default(),
+            exit_code: finished.exit_code,
+            outcome: finished.outcome.clone(),
+            changes: finished.changes as u32,
+        };
+        if let Err(e) = self.lock().target_done(done) {
+            return failed(
+                exit::HOST_ERROR,
+                format!("cannot write the fleet journal: {e}"),
+            );
         }
+        finished
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FleetWriter> {
+        self.record.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -522,9 +615,9 @@ pub fn main(
     signed_by: Option<Signer>,
 ) -> anyhow::Result<u8> {
     let f = &args.fleet;
-    if args.resume.is_some() || args.journal.is_some() {
+    if args.journal.is_some() {
         super::out::error(
-            "a fleet run writes one journal per target in --journal-dir (not --journal), and resumes from its fleet.jsonl",
+            "a fleet run writes one journal per target in --journal-dir (not --journal), and fleet.jsonl beside them",
         );
         return Ok(exit::USAGE);
     }
@@ -571,20 +664,106 @@ pub fn main(
             return Ok(exit::USAGE);
         }
     };
-    let dir = f.journal_dir.clone().unwrap_or_else(|| {
-        let stamp = time::OffsetDateTime::now_utc()
-            .format(time::macros::format_description!(
-                "[year][month][day]T[hour][minute][second]Z"
+    // A resumed fleet: its own record says what it is and what is left.
+    let resumed = match &args.resume {
+        None => None,
+        Some(path) => match FleetWriter::resume(path) {
+            Ok((writer, state)) => Some((path.clone(), writer, state)),
+            Err(e) => {
+                super::out::error(format_args!("--resume {}: {e}", printable_path(path)));
+                return Ok(exit::JOURNAL_INVALID);
+            }
+        },
+    };
+    let targets = match &resumed {
+        None => targets,
+        Some((path, _, state)) => {
+            if state.header.wasm_sha256 != loaded.sha256 {
+                super::out::error(format_args!(
+                    "--resume {}: the fleet ran component sha256 {}, not this one ({}): resume with the build that made it",
+                    printable_path(path),
+                    state.header.wasm_sha256,
+                    loaded.sha256
+                ));
+                return Ok(exit::USAGE);
+            }
+            state
+                .header
+                .targets
+                .iter()
+                .map(|t| Target {
+                    index: t.index as usize,
+                    account: t.account.clone(),
+                    role: t.role.clone(),
+                    params: t.parameters.clone(),
+                })
+                .collect()
+        }
+    };
+    let dir = match &resumed {
+        Some((path, _, _)) => record::Fleet::dir_of(path).to_owned(),
+        None => f.journal_dir.clone().unwrap_or_else(|| {
+            let stamp = time::OffsetDateTime::now_utc()
+                .format(time::macros::format_description!(
+                    "[year][month][day]T[hour][minute][second]Z"
+                ))
+                .unwrap_or_default();
+            args.journal_dir.join(format!(
+                "{}-fleet-{stamp}-{}",
+                loaded.manifest.name,
+                std::process::id()
             ))
-            .unwrap_or_default();
-        args.journal_dir.join(format!(
-            "{}-fleet-{stamp}-{}",
-            loaded.manifest.name,
-            std::process::id()
-        ))
-    });
+        }),
+    };
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create --journal-dir {}", dir.display()))?;
+    let (writer, done_before, unfinished) = match resumed {
+        Some((_, writer, state)) => (writer, state.done, state.unfinished),
+        None => {
+            let header = FleetHeader {
+                format: 0,
+                runbook: loaded.manifest.name.clone(),
+                runbook_version: loaded.manifest.version.clone(),
+                wasm_sha256: loaded.sha256.clone(),
+                host_version: env!("CARGO_PKG_VERSION").to_owned(),
+                caller: caller.clone(),
+                started_at: time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                concurrency: f.concurrency,
+                max_rate: Some(f64::from(f.max_rate)),
+                max_failures: f.max_failures,
+                targets: targets
+                    .iter()
+                    .map(|t| record::Target {
+                        index: t.index as u32,
+                        account: t.account.clone(),
+                        role: t.role.clone(),
+                        parameters: t.params.clone(),
+                    })
+                    .collect(),
+            };
+            let path = dir.join(record::FILE_NAME);
+            let writer = FleetWriter::create(&path, header).with_context(|| {
+                format!(
+                    "cannot create the fleet journal {} (a fleet's --journal-dir is used once; resume a killed fleet with --resume {})",
+                    path.display(),
+                    path.display()
+                )
+            })?;
+            (writer, BTreeMap::new(), BTreeMap::new())
+        }
+    };
+    if !done_before.is_empty() {
+        errln!(
+            "resuming: {} target(s) done before are not run again",
+            done_before.len()
+        );
+    }
+    let targets: Vec<Target> = targets
+        .into_iter()
+        .filter(|t| !done_before.contains_key(&(t.index as u32)))
+        .collect();
     let fleet = Fleet {
         rt,
         loaded,
@@ -595,6 +774,7 @@ pub fn main(
         session: session_name(&loaded.manifest.name, &caller),
         caller,
         rates: Mutex::new(BTreeMap::new()),
+        record: Mutex::new(writer),
     };
     errln!(
         "runbook {} {} (sha256 {}) across {} target(s), {} at a time, at most {} IAM request(s)/s per account; journals in {}",
@@ -674,7 +854,12 @@ pub fn main(
             return skipped;
         }
         progress.started();
-        let done = fleet.run(t, mode, consents[t.index].clone(), &dir);
+        let at = targets
+            .iter()
+            .position(|x| x.index == t.index)
+            .unwrap_or_default();
+        let left = unfinished.get(&(t.index as u32)).map(PathBuf::as_path);
+        let done = fleet.run(t, mode, consents[at].clone(), &dir, left);
         if done.exit_code != exit::SUCCESS {
             failures.fetch_add(1, Ordering::SeqCst);
         }
@@ -682,15 +867,28 @@ pub fn main(
         done
     });
     progress.end();
+    let (_, last_hash) = fleet
+        .lock()
+        .finish()
+        .context("cannot finish the fleet journal")?;
     print_table(&results, &dir);
     let failed = results
         .iter()
         .filter(|r| r.exit_code != exit::SUCCESS)
-        .count();
+        .count()
+        + done_before
+            .values()
+            .filter(|d| d.exit_code != exit::SUCCESS)
+            .count();
+    let total = results.len() + done_before.len();
+    outln!(
+        "fleet journal: {} (last line sha256 {last_hash})",
+        printable_path(&dir.join(record::FILE_NAME))
+    );
     outln!(
         "{} of {} target(s) succeeded{}",
-        results.len() - failed,
-        results.len(),
+        total - failed,
+        total,
         if failed > 0 {
             format!(", {failed} did not")
         } else {

@@ -737,7 +737,7 @@ fn run_to_journal(
 /// parameters, a live run that did not succeed, the same endpoint and caller.
 /// It is trusted as far as this host pinned it, or whole if `last_hash`
 /// vouches for it. Otherwise the exit code and why.
-fn resumable(
+pub(super) fn resumable(
     path: &std::path::Path,
     last_hash: Option<&str>,
     loaded: &Loaded,
@@ -785,10 +785,10 @@ fn resumable(
 /// A journal to resume: the one the operator named (claimed, so it is not
 /// resumed twice), and the one whose record is replayed (the same, unless the
 /// named one stopped while replaying its own).
-struct Resume {
-    claim: PathBuf,
-    from: PathBuf,
-    journal: Partial,
+pub(super) struct Resume {
+    pub(super) claim: PathBuf,
+    pub(super) from: PathBuf,
+    pub(super) journal: Partial,
 }
 
 /// What one journal in a resume chain gives.
