@@ -23,6 +23,7 @@ pub mod offline;
 pub mod pins;
 pub mod project;
 pub mod replay;
+pub mod report;
 pub mod request;
 pub mod sandbox;
 pub mod signing;

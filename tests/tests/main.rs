@@ -75,3 +75,6 @@ mod cli;
 
 /// A closed stdout or stderr (`runbook show J | head`): no command panics.
 mod closed_pipes;
+
+/// `run --output json`: one JSON report on stdout, the transcript on stderr.
+mod machine_output;

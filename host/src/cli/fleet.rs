@@ -26,6 +26,7 @@ use runbook_host::grant::{Grant, OperatorPolicy};
 use runbook_host::journal::{JournalWriter, Mode, Resumes, RunOutcome};
 use runbook_host::manifest::Manifest;
 use runbook_host::replay::Replayer;
+use runbook_host::report::{RunReport, TargetId, TargetReport};
 use runbook_host::request::Request;
 use runbook_host::sandbox::{self, Consent, Limits, Loaded, RunSpec, Runtime};
 use runbook_host::signing::Signer;
@@ -350,6 +351,18 @@ pub struct Finished {
     /// Its journal and the sha256 of its last line (none if it never
     /// started: its role could not be assumed).
     pub journal: Option<(PathBuf, String)>,
+    /// What `--output json` prints of it.
+    pub report: TargetReport,
+}
+
+impl Target {
+    fn id(&self) -> TargetId {
+        TargetId {
+            account: self.account.clone(),
+            role: self.role_arn(),
+            parameters: self.params.clone(),
+        }
+    }
 }
 
 /// What every target shares.
@@ -493,6 +506,7 @@ impl Fleet<'_> {
         let failed = |exit_code: u8, outcome: String| Finished {
             target: t.clone(),
             exit_code,
+            report: TargetReport::unfinished(t.id(), exit_code, outcome.clone(), None),
             outcome,
             changes: 0,
             journal: None,
@@ -575,6 +589,7 @@ impl Fleet<'_> {
                 outcome: transcript::outcome_line(&report.outcome),
                 changes: report.changes.len(),
                 journal: Some((path, report.journal.last_hash().to_owned())),
+                report: TargetReport::from_run(t.id(), &report),
             },
             Err(e) => failed(exit::HOST_ERROR, format!("{e:#}")),
         };
@@ -840,13 +855,20 @@ pub fn main(
         if f.max_failures
             .is_some_and(|max| failures.load(Ordering::SeqCst) >= max)
         {
+            let why = format!(
+                "not run: --max-failures {} reached",
+                f.max_failures.unwrap_or_default()
+            );
             let skipped = Finished {
                 target: t.clone(),
                 exit_code: exit::SOME_TARGETS_FAILED,
-                outcome: format!(
-                    "not run: --max-failures {} reached",
-                    f.max_failures.unwrap_or_default()
+                report: TargetReport::unfinished(
+                    t.id(),
+                    exit::SOME_TARGETS_FAILED,
+                    why.clone(),
+                    None,
                 ),
+                outcome: why,
                 changes: 0,
                 journal: None,
             };
@@ -895,11 +917,23 @@ pub fn main(
             String::new()
         }
     );
-    Ok(if failed == 0 {
+    let code = if failed == 0 {
         exit::SUCCESS
     } else {
         exit::SOME_TARGETS_FAILED
-    })
+    };
+    if args.output == super::run::Output::Json {
+        let report = RunReport {
+            runbook: loaded.manifest.name.clone(),
+            version: loaded.manifest.version.clone(),
+            sha256: loaded.sha256.clone(),
+            mode,
+            exit_code: code,
+            targets: results.into_iter().map(|r| r.report).collect(),
+        };
+        super::out::machine(&report.to_json());
+    }
+    Ok(code)
 }
 
 /// `work` on every target, `concurrency` at a time, results in target order.

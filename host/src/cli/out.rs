@@ -15,6 +15,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use runbook_host::transcript::{
@@ -55,9 +56,38 @@ macro_rules! errln {
     };
 }
 
-/// Write to stdout; a closed or full-disk stdout is ignored.
+/// Whether human output (`out!`, `outln!`, [`human`]) goes to stderr: stdout
+/// is kept for one machine-readable document (`run --output json`).
+static HUMAN_TO_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// From now on, send human output to stderr, keeping stdout for
+/// [`machine`]. For the rest of the process: set once, after parsing.
+pub fn human_to_stderr() {
+    HUMAN_TO_STDERR.store(true, Ordering::Relaxed);
+}
+
+/// Where human output goes: stdout, or stderr after [`human_to_stderr`].
+pub fn human() -> Box<dyn Write> {
+    if HUMAN_TO_STDERR.load(Ordering::Relaxed) {
+        Box::new(std::io::stderr().lock())
+    } else {
+        Box::new(std::io::stdout().lock())
+    }
+}
+
+/// Write human output (stdout, or stderr after [`human_to_stderr`]); a
+/// closed or full-disk stream is ignored.
 pub fn stdout(args: fmt::Arguments<'_>) {
-    let _ = std::io::stdout().lock().write_fmt(args);
+    let _ = human().write_fmt(args);
+}
+
+/// Write a machine-readable document to stdout, whatever
+/// [`human_to_stderr`] says, and flush it; a closed stdout is ignored.
+pub fn machine(document: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out
+        .write_all(document.as_bytes())
+        .and_then(|()| out.flush());
 }
 
 /// Write to stderr and flush; a closed stderr is ignored.
@@ -73,6 +103,19 @@ pub fn error(message: impl fmt::Display) {
     // `{:#}` shows an anyhow error with its causes; plain types ignore it.
     let text = format!("{message:#}");
     errln!("error: {}", printable_within(&text, MAX_TEXT_CHARS));
+    if let Ok(mut last) = LAST_ERROR.lock() {
+        *last = Some(text);
+    }
+}
+
+/// The last message [`error`] printed, as is: the summary of a run that
+/// ended on an error, for machine output.
+static LAST_ERROR: Mutex<Option<String>> = Mutex::new(None);
+
+/// The last message [`error`] printed, if any (taken: a second call says
+/// `None`).
+pub fn take_last_error() -> Option<String> {
+    LAST_ERROR.lock().ok().and_then(|mut last| last.take())
 }
 
 /// Print a progress message of the library (`say` callbacks) on stderr,

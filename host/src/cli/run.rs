@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::params;
 use anyhow::Context;
 use clap::parser::ValueSource;
-use clap::{Args, CommandFactory, FromArgMatches};
+use clap::{Args, CommandFactory, FromArgMatches, ValueEnum};
 use runbook_host::backend::{Backend, DryRun, Live, LiveOptions};
 use runbook_host::config::Config;
 use runbook_host::exit;
@@ -19,9 +19,10 @@ use runbook_host::journal::{
 };
 use runbook_host::project;
 use runbook_host::replay::Replayer;
+use runbook_host::report::{self, TargetId, TargetReport};
 use runbook_host::request::Request;
 use runbook_host::sandbox::{self, Consent, Limits, Loaded, RunReport, RunSpec, Runtime};
-use runbook_host::signing::{self, AllowedSigners, Signer};
+use runbook_host::signing::{self, AllowedSigners, Signer, SigningKey};
 use runbook_host::transcript::{self, MAX_TEXT_CHARS, printable, printable_path, printable_within};
 
 /// Run a runbook. Its own parameters (e.g. --user) are flags too: see
@@ -139,6 +140,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "KEY")]
     pub(super) sign_journal: Option<PathBuf>,
 
+    /// `json`: print one JSON document on stdout when the run ends (the
+    /// runbook, and per target its exit code, outcome, summary, changes,
+    /// next steps, journal and last-line sha256); everything else goes to
+    /// stderr then. See the README's "Machine output".
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Output::Text)]
+    pub(super) output: Output,
+
     /// Where the journal goes without --journal (the configuration's
     /// journal-dir, or the state directory's journals/).
     #[arg(skip)]
@@ -147,6 +155,16 @@ pub struct RunArgs {
     /// Fleet runs: many targets, one plan, one record.
     #[command(flatten)]
     pub(super) fleet: super::fleet::FleetArgs,
+}
+
+/// What `runbook run` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// The human transcript.
+    Text,
+    /// One JSON document (`runbook_host::report::RunReport`); the human
+    /// transcript goes to stderr.
+    Json,
 }
 
 /// Who must vouch for the component, and who signs the journal: the flags'
@@ -341,6 +359,10 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
         .unwrap_or_else(|e| super::out::clap_exit(e));
     let mut args = RunArgs::from_arg_matches(&matches).unwrap_or_else(|e| super::out::clap_exit(e));
     apply_config(&mut args, &matches, &config);
+    if args.output == Output::Json {
+        // Stdout is kept for the report from here on.
+        super::out::human_to_stderr();
+    }
     let Some(loaded) = loaded else {
         // clap exits on --help above; anything else needed the component.
         anyhow::bail!("runbook {spec} cannot be read");
@@ -459,30 +481,63 @@ fn execute(
             }
         }
     };
-    let code = run_to_journal(rt, loaded, args, &journal_path, signed_by, params, early);
-    let Some((key, sig)) = sign_with else {
-        return code;
+    let existed = journal_path.exists();
+    let target = TargetId {
+        parameters: params.clone(),
+        ..TargetId::default()
     };
+    let mut finished = None;
+    let code = run_to_journal(
+        rt,
+        loaded,
+        args,
+        &journal_path,
+        signed_by,
+        params,
+        early,
+        &mut finished,
+    );
+    let code = match sign_with {
+        None => code,
+        Some((key, sig)) => sign_journal(&key, &sig, &journal_path, code),
+    };
+    if args.output == Output::Json {
+        // The journal this run created, if it got that far.
+        let journal = (!existed && journal_path.exists()).then_some(journal_path.as_path());
+        return Ok(print_json(loaded, args, target, journal, finished, code));
+    }
+    code
+}
+
+/// Sign the journal's last line sha256 with `key` into `sig`, whatever the
+/// run's `code`; a signature that cannot be made makes a successful run's
+/// exit code a host error.
+fn sign_journal(
+    key: &SigningKey,
+    sig: &std::path::Path,
+    journal_path: &std::path::Path,
+    code: anyhow::Result<u8>,
+) -> anyhow::Result<u8> {
     // The journal as it ends, even if the run failed: read back (and so
     // verified) before its last line is signed.
-    let signed = Partial::read(&journal_path)
+    let signed = Partial::read(journal_path)
         .map_err(anyhow::Error::from)
         .and_then(|j| {
             let armored = key.sign(signing::JOURNAL_NAMESPACE, j.last_hash.as_bytes())?;
-            super::sign::write_signature(&sig, &armored, true)?;
+            super::sign::write_signature(sig, &armored, true)?;
             Ok(j.last_hash)
         });
     match signed {
         Ok(hash) => outln!(
             "journal signed with key {} (last line sha256 {hash}): {}",
             key.fingerprint(),
-            printable_path(&sig)
+            printable_path(sig)
         ),
         Err(e) if journal_path.exists() => {
             super::out::error(e.context(format!(
                 "cannot sign journal {}; sign it with `runbook sign --journal {} --key KEY`",
-                printable_path(&journal_path),
-                printable_path(&journal_path)
+                printable_path(journal_path),
+                printable_path(journal_path)
             )));
             // The run's own failure, if any, says more than the signature's.
             return Ok(match code? {
@@ -495,6 +550,54 @@ fn execute(
     code
 }
 
+/// `--output json`: print the run's report on stdout; returns the exit code.
+/// `finished` is the report of a run that ended (see [`print_report`]);
+/// without one, the run stopped on `code` (an error, already printed): a
+/// usage error (exit 2) prints no report, anything else a report of that
+/// error, with the journal if the run created one.
+fn print_json(
+    loaded: &Loaded,
+    args: &RunArgs,
+    target: TargetId,
+    journal: Option<&std::path::Path>,
+    finished: Option<TargetReport>,
+    code: anyhow::Result<u8>,
+) -> u8 {
+    let last_error = super::out::take_last_error;
+    let target_report = match (code, finished) {
+        (Ok(exit::USAGE), None) => return exit::USAGE,
+        (Ok(code), Some(r)) if code == r.exit_code => r,
+        // The run ended, then signing its journal failed.
+        (Ok(code), Some(r)) => TargetReport {
+            exit_code: code,
+            outcome: report::Outcome::without_run(code),
+            summary: last_error().unwrap_or(r.summary),
+            ..r
+        },
+        (Ok(code), None) => {
+            TargetReport::unfinished(target, code, last_error().unwrap_or_default(), journal)
+        }
+        (Err(e), _) => {
+            super::out::error(&e);
+            let message = last_error().unwrap_or_default();
+            TargetReport::unfinished(target, exit::HOST_ERROR, message, journal)
+        }
+    };
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else if args.replay.is_some() {
+        Mode::Replay
+    } else {
+        Mode::Live
+    };
+    let document = report::RunReport::single(&loaded.manifest, &loaded.sha256, mode, target_report);
+    super::out::machine(&document.to_json());
+    document.exit_code
+}
+
+/// Run to the end, journaling to `journal_path`; a run that ends leaves its
+/// report in `finished`.
+#[allow(clippy::too_many_arguments)]
 fn run_to_journal(
     rt: &Runtime,
     loaded: &Loaded,
@@ -503,7 +606,12 @@ fn run_to_journal(
     signed_by: Option<Signer>,
     params: BTreeMap<String, String>,
     early: Option<EarlyLive>,
+    finished: &mut Option<TargetReport>,
 ) -> anyhow::Result<u8> {
+    let target_id = TargetId {
+        parameters: params.clone(),
+        ..TargetId::default()
+    };
     let limits = limits(args);
     let mut policy = match args.policy.as_deref().map(OperatorPolicy::read) {
         Some(Ok(p)) => p,
@@ -553,7 +661,7 @@ fn run_to_journal(
         errln!("{header_line}, replaying {}", printable_path(recording));
         let source = recording.display().to_string();
         let report = runbook_host::offline::replay(rt, loaded, &source, &journal, how)?;
-        return Ok(print_report(&report, Mode::Replay));
+        return Ok(print_report(&report, Mode::Replay, &target_id, finished));
     }
 
     let endpoint = args.endpoint_url.clone().or_else(|| {
@@ -667,7 +775,7 @@ fn run_to_journal(
             errln!("{header_line}: the plan did not succeed, so nothing was changed");
             keep_plan(&mut journal, &plan, None)?;
             plan.journal = journal;
-            return Ok(print_report(&plan, Mode::DryRun));
+            return Ok(print_report(&plan, Mode::DryRun, &target_id, finished));
         }
         if !plan.changes.is_empty() {
             // The prompt is drawn from the host's own plan: after "this run
@@ -686,7 +794,15 @@ fn run_to_journal(
                     "the operator declined the {} planned change(s) at the prompt",
                     plan.changes.len()
                 );
-                keep_plan(&mut journal, &plan, Some(RunOutcome::Refused { reason }))?;
+                let refused = RunOutcome::Refused { reason };
+                keep_plan(&mut journal, &plan, Some(refused.clone()))?;
+                *finished = Some(TargetReport::from_journal(
+                    target_id.clone(),
+                    &journal,
+                    &refused,
+                    exit::CONSENT_REFUSED,
+                    &[],
+                ));
                 errln!("not applied: nothing was changed");
                 if let Some(path) = journal.path() {
                     errln!(
@@ -726,7 +842,7 @@ fn run_to_journal(
             signed_by,
         },
     )?;
-    let code = print_report(&report, mode);
+    let code = print_report(&report, mode, &target_id, finished);
     if mode == Mode::Live && !matches!(report.outcome, RunOutcome::Succeeded { .. }) {
         print_resume(args, &params, &report);
     }
@@ -1049,10 +1165,17 @@ fn create_journal(path: &std::path::Path) -> anyhow::Result<JournalWriter> {
     })
 }
 
-/// Print the outcome for the operator; returns the exit code. Text from the
-/// runbook is printed with control characters escaped.
-fn print_report(report: &RunReport, mode: Mode) -> u8 {
-    let mut out = std::io::stdout().lock();
+/// Print the outcome for the operator and keep the run's report in
+/// `finished`; returns the exit code. Text from the runbook is printed with
+/// control characters escaped.
+fn print_report(
+    report: &RunReport,
+    mode: Mode,
+    target: &TargetId,
+    finished: &mut Option<TargetReport>,
+) -> u8 {
+    *finished = Some(TargetReport::from_run(target.clone(), report));
+    let mut out = super::out::human();
     let line = transcript::outcome_line(&report.outcome);
     let _ = writeln!(out, "{line}");
     print_changes(&mut out, &report.changes, mode);
