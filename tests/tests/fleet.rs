@@ -127,6 +127,150 @@ fn forty_targets_over_three_accounts_recover_and_the_failures_are_their_own() {
         count += 1;
     }
     assert_eq!(count, 40, "a journal per target that ran");
+
+    // The fleet journal verifies, with every target journal it names.
+    let fleet = journals.join("fleet.jsonl");
+    verify(&fleet);
+    // The whole fleet replays offline, with IAM gone.
+    drop(proxy);
+    drop(moto);
+    let out = run(&["replay", fleet.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    // One byte of one target journal changed: the fleet fails verify,
+    // naming that target and its journal.
+    let victim = journals.join(format!("005-{}-user0-5.jsonl", ids[0]));
+    let body = std::fs::read_to_string(&victim).unwrap();
+    std::fs::write(&victim, body.replacen("user0-5", "user0-6", 1)).unwrap();
+    let out = run(&["verify", fleet.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(7), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("target 5") && stderr.contains(&format!("005-{}-user0-5.jsonl", ids[0])),
+        "{stderr}"
+    );
+}
+
+/// A fleet killed mid-way (SIGKILL) is finished by `--resume fleet.jsonl`:
+/// the targets done are not run again, none is done twice, and the fleet
+/// journal then verifies whole.
+#[test]
+fn a_fleet_killed_mid_way_resumes_without_redoing_a_target() {
+    let moto = Moto::start();
+    let ids = moto.organization(1);
+    let account = moto.in_account(&ids[0], ROLE);
+    let mut rows = vec!["user,account,role".to_owned()];
+    for u in 0..12 {
+        let user = format!("k{u}");
+        account.user_with_virtual(&user, &user);
+        rows.push(format!("{user},{},{ROLE}", ids[0]));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let targets = dir.path().join("targets.csv");
+    std::fs::write(&targets, rows.join("\n") + "\n").unwrap();
+    let journals = dir.path().join("journals");
+    let fleet = journals.join("fleet.jsonl");
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "run",
+            "mfa-recovery",
+            "--targets",
+            targets.to_str().unwrap(),
+            "--endpoint-url",
+            &moto.url,
+            "--yes",
+            "--concurrency",
+            "1",
+            // Slow enough to be killed part-way: 2 IAM requests a second.
+            "--max-rate",
+            "2",
+            "--journal-dir",
+            journals.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let mut child = crate::support::runbook()
+        .args(args(&[]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once three targets are done (bounded: 60 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let done = std::fs::read_to_string(&fleet)
+            .unwrap_or_default()
+            .matches("\"kind\":\"target-done\"")
+            .count();
+        if done >= 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fleet never got going"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = std::fs::read_to_string(&fleet).unwrap();
+    let done_before = before.matches("\"kind\":\"target-done\"").count();
+    assert!(done_before < 12, "killed before the end: {done_before}");
+
+    let out = run(&args(&["--resume", fleet.to_str().unwrap()])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{done_before} target(s) done before are not run again"
+        )),
+        "{stderr}"
+    );
+    let after = std::fs::read_to_string(&fleet).unwrap();
+    assert!(
+        after.starts_with(before.trim_end_matches(|c| c != '\n')),
+        "appended to"
+    );
+    assert_eq!(
+        after.matches("\"kind\":\"target-done\"").count(),
+        12,
+        "each target done once"
+    );
+    verify(&fleet);
+    for u in 0..12 {
+        assert_eq!(
+            account.devices_of(&format!("k{u}")),
+            Vec::<String>::new(),
+            "k{u}"
+        );
+    }
+    // No change was sent twice: across every journal, each device was
+    // deactivated once.
+    let mut deactivations = 0;
+    for entry in std::fs::read_dir(&journals).unwrap().flatten() {
+        let j = runbook_host::journal::Partial::read(&entry.path());
+        if let Ok(j) = j {
+            for (c, e) in j.records.iter().zip(j.records.iter().skip(1)) {
+                if let (
+                    runbook_host::journal::Record::Call(c),
+                    runbook_host::journal::Record::Result(e),
+                ) = (c, e)
+                    && c.request.op() == "deactivate-mfa-device"
+                    && !e.resumed
+                    && matches!(e.outcome, runbook_host::journal::CallOutcome::Ok { .. })
+                {
+                    deactivations += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(deactivations, 12, "one deactivation sent per user");
 }
 
 fn verify(path: &Path) {
