@@ -283,3 +283,97 @@ fn verify(path: &Path) {
         text(&out)
     );
 }
+
+/// `--accounts org`: the read-only audit in every active account of the
+/// Organization (the three members and the management account), each through
+/// the role, each account's findings its own.
+#[test]
+fn the_audit_runs_in_every_account_of_the_organization() {
+    let moto = Moto::start();
+    let ids = moto.organization(3);
+    for (a, id) in ids.iter().enumerate() {
+        let account = moto.in_account(id, ROLE);
+        account.user(&format!("nomfa{a}"));
+        account.login_profile(&format!("nomfa{a}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "run",
+        "mfa-audit",
+        "--accounts",
+        "org",
+        "--role-name",
+        ROLE,
+        "--endpoint-url",
+        &moto.url,
+        "--journal-dir",
+        dir.path().to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 4, "three members and the management account");
+    for (a, id) in ids.iter().enumerate() {
+        let t = targets
+            .iter()
+            .find(|t| t["target"]["account"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} in {stdout}"));
+        assert_eq!(t["exit_code"], 0);
+        assert_eq!(
+            t["target"]["role"],
+            format!("arn:aws:iam::{id}:role/{ROLE}").as_str()
+        );
+        let text = t.to_string();
+        assert!(text.contains(&format!("nomfa{a}")), "{text}");
+        for other in (0..3).filter(|o| *o != a) {
+            assert!(!text.contains(&format!("nomfa{other}")), "{text}");
+        }
+    }
+    verify(&dir.path().join("fleet.jsonl"));
+}
+
+/// On a terminal, a fleet run plans every target, shows all their changes,
+/// and asks once; "n" changes nothing anywhere.
+#[test]
+fn a_fleet_asks_once_for_all_its_targets_and_no_changes_nothing() {
+    let moto = Moto::start();
+    let ids = moto.organization(2);
+    let mut rows = vec!["user,account,role".to_owned()];
+    for id in &ids {
+        moto.in_account(id, ROLE).user_with_virtual("pat", "pat");
+        rows.push(format!("pat,{id},{ROLE}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let targets = dir.path().join("targets.csv");
+    std::fs::write(&targets, rows.join("\n") + "\n").unwrap();
+    let line = format!(
+        "{} run mfa-recovery --targets {} --endpoint-url {} --journal-dir {}",
+        crate::support::runbook_bin().display(),
+        targets.display(),
+        moto.url,
+        dir.path().join("journals").display()
+    );
+    let (code, screen) = crate::support::on_a_terminal(&line, "n");
+    assert_eq!(code, Some(5), "{screen}");
+    assert_eq!(
+        screen.matches("apply these 4 change(s)? [y/N]").count(),
+        1,
+        "{screen}"
+    );
+    for id in &ids {
+        assert!(
+            screen.contains(&format!(
+                "deactivate MFA device arn:aws:iam::{id}:mfa/pat of user pat"
+            )),
+            "{screen}"
+        );
+        assert_eq!(moto.in_account(id, ROLE).devices_of("pat").len(), 1, "{id}");
+    }
+    assert!(
+        screen.contains("not applied: nothing was changed"),
+        "{screen}"
+    );
+}

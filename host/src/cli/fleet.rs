@@ -834,6 +834,11 @@ pub fn main(
             std::io::stdin().lock().read_line(&mut answer)?;
             if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
                 errln!("not applied: nothing was changed");
+                // The fleet journal ends with every target not run.
+                fleet
+                    .lock()
+                    .finish()
+                    .context("cannot finish the fleet journal")?;
                 return Ok(exit::CONSENT_REFUSED);
             }
         }
