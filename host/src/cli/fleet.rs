@@ -517,6 +517,52 @@ impl Fleet<'_> {
             Ok(x) => x,
             Err(e) => return failed(exit::HOST_ERROR, e),
         };
+        // Killed between its journal's last line and the fleet's record of
+        // it: the run is whole; record it as it ended, run nothing again.
+        if let Some(path) = unfinished
+            && let Ok(j) = runbook_host::journal::Journal::read(path)
+            && let Some(name) = path.file_name().and_then(|n| n.to_str())
+        {
+            let code = match &j.footer.outcome {
+                RunOutcome::Succeeded { .. } => exit::SUCCESS,
+                RunOutcome::Failed { .. } => exit::RUNBOOK_FAILED,
+                _ => exit::TRAPPED,
+            };
+            let changes = j
+                .calls()
+                .filter(|(c, e)| {
+                    c.request.is_mutation()
+                        && matches!(e.outcome, runbook_host::journal::CallOutcome::Ok { .. })
+                })
+                .count();
+            let outcome = transcript::outcome_line(&j.footer.outcome);
+            let mut record = self.lock();
+            let recorded = record.target_started(t.index as u32, name).and_then(|()| {
+                record.target_done(TargetDone {
+                    index: t.index as u32,
+                    journal: name.to_owned(),
+                    last_hash: j.last_hash.clone(),
+                    exit_code: code,
+                    outcome: outcome.clone(),
+                    changes: changes as u32,
+                })
+            });
+            drop(record);
+            if let Err(e) = recorded {
+                return failed(
+                    exit::HOST_ERROR,
+                    format!("cannot write the fleet journal: {e}"),
+                );
+            }
+            return Finished {
+                target: t.clone(),
+                exit_code: code,
+                report: TargetReport::unfinished(t.id(), code, outcome.clone(), Some(path)),
+                outcome,
+                changes,
+                journal: Some((path.to_owned(), j.last_hash)),
+            };
+        }
         let resume = match unfinished {
             None => None,
             Some(path) => {
