@@ -377,3 +377,49 @@ fn a_fleet_asks_once_for_all_its_targets_and_no_changes_nothing() {
         "{screen}"
     );
 }
+
+/// `--max-failures N`: after N failed targets no new one starts; the ones
+/// not run are reported and left untouched.
+#[test]
+fn max_failures_stops_starting_new_targets() {
+    let moto = Moto::start();
+    moto.user_with_virtual("later", "later");
+    let dir = tempfile::tempdir().unwrap();
+    let targets = dir.path().join("targets.csv");
+    std::fs::write(&targets, "user\nghost1\nghost2\nlater\n").unwrap();
+    let out = run(&[
+        "run",
+        "mfa-recovery",
+        "--targets",
+        targets.to_str().unwrap(),
+        "--endpoint-url",
+        &moto.url,
+        "--yes",
+        "--concurrency",
+        "1",
+        "--max-failures",
+        "2",
+        "--journal-dir",
+        dir.path().join("journals").to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(9), "{stdout}\n{stderr}");
+    let later = stdout
+        .lines()
+        .find(|l| l.starts_with("#2 "))
+        .unwrap_or_default();
+    assert!(
+        later.contains("not run: --max-failures 2 reached"),
+        "{stdout}"
+    );
+    assert_eq!(
+        moto.devices_of("later").len(),
+        1,
+        "the target not run changed nothing"
+    );
+    assert!(
+        stdout.contains("0 of 3 target(s) succeeded, 3 did not"),
+        "{stdout}"
+    );
+    verify(&dir.path().join("journals/fleet.jsonl"));
+}
