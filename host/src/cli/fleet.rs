@@ -682,19 +682,9 @@ pub fn main(
         );
         return Ok(exit::USAGE);
     }
-    let mut policy = match args.policy.as_deref().map(OperatorPolicy::read) {
-        Some(Ok(p)) => p,
-        Some(Err(e)) => {
-            super::out::error(e);
-            return Ok(exit::USAGE);
-        }
-        None => OperatorPolicy::default(),
-    };
-    policy.deny.extend(args.deny.iter().cloned());
-    if let Err(e) = policy.check() {
-        super::out::error(format_args!("--deny: {e}"));
+    let Some(policy) = super::run::operator_policy(args) else {
         return Ok(exit::USAGE);
-    }
+    };
     let base_options = LiveOptions {
         profile: args.profile.clone(),
         region: args.region.clone(),
@@ -858,7 +848,7 @@ pub fn main(
     if args.dry_run || args.yes {
         consents.resize_with(targets.len(), || Consent::Given);
     } else if std::io::stdin().is_terminal() {
-        let plans = each(&targets, f.concurrency, |t| fleet.plan(t));
+        let plans = each_with(&targets, f.concurrency, |t| fleet.plan(t));
         let mut total = 0;
         errln!("this fleet run will:");
         for (t, plan) in targets.iter().zip(&plans) {
@@ -988,14 +978,6 @@ pub fn main(
 }
 
 /// `work` on every target, `concurrency` at a time, results in target order.
-fn each<T: Send>(
-    targets: &[Target],
-    concurrency: u32,
-    work: impl Fn(&Target) -> T + Sync,
-) -> Vec<T> {
-    each_with(targets, concurrency, work)
-}
-
 fn each_with<T: Send>(
     targets: &[Target],
     concurrency: u32,

@@ -443,6 +443,25 @@ pub(super) fn limits(args: &RunArgs) -> Limits {
     }
 }
 
+/// The operator's policy (`--policy`, or the configuration's) narrowed by
+/// `--deny`; `None` once the error is printed (a usage error).
+pub(super) fn operator_policy(args: &RunArgs) -> Option<OperatorPolicy> {
+    let mut policy = match args.policy.as_deref().map(OperatorPolicy::read) {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => {
+            super::out::error(e);
+            return None;
+        }
+        None => OperatorPolicy::default(),
+    };
+    policy.deny.extend(args.deny.iter().cloned());
+    if let Err(e) = policy.check() {
+        super::out::error(format_args!("--deny: {e}"));
+        return None;
+    }
+    Some(policy)
+}
+
 /// AWS set up in the background: the options used, and the client and caller.
 type EarlyLive = std::thread::JoinHandle<(LiveOptions, std::io::Result<(Live, String)>)>;
 
@@ -613,19 +632,9 @@ fn run_to_journal(
         ..TargetId::default()
     };
     let limits = limits(args);
-    let mut policy = match args.policy.as_deref().map(OperatorPolicy::read) {
-        Some(Ok(p)) => p,
-        Some(Err(e)) => {
-            super::out::error(e);
-            return Ok(exit::USAGE);
-        }
-        None => OperatorPolicy::default(),
-    };
-    policy.deny.extend(args.deny.iter().cloned());
-    if let Err(e) = policy.check() {
-        super::out::error(format_args!("--deny: {e}"));
+    let Some(policy) = operator_policy(args) else {
         return Ok(exit::USAGE);
-    }
+    };
     let grant = Grant::bind(&loaded.manifest, &params).narrow(&policy);
     // Shown above the consent prompt: the manifest's name and version (checked
     // at load) and the operator's parameters, each escaped and cut.

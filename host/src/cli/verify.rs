@@ -48,15 +48,7 @@ pub fn main(args: VerifyArgs) -> anyhow::Result<u8> {
             return Ok(exit::JOURNAL_INVALID);
         }
     };
-    if let Some(pinned) = &args.last_hash
-        && !pinned.eq_ignore_ascii_case(&j.last_hash)
-    {
-        super::out::error(format!(
-            "{}: the last line hashes to {}, not the pinned {}: the journal was rewritten or is not the one the hash was kept for",
-            args.journal.display(),
-            j.last_hash,
-            pinned
-        ));
+    if !pinned_matches(&args, &j.last_hash, "journal") {
         return Ok(exit::JOURNAL_INVALID);
     }
     let mut signed = String::new();
@@ -130,6 +122,23 @@ pub fn main(args: VerifyArgs) -> anyhow::Result<u8> {
     Ok(exit::SUCCESS)
 }
 
+/// Whether the last line hashes to `--last-hash`, if given; says why not.
+/// The path and the operator's hash are printed escaped.
+fn pinned_matches(args: &VerifyArgs, last_hash: &str, what: &str) -> bool {
+    let Some(pinned) = &args.last_hash else {
+        return true;
+    };
+    if pinned.eq_ignore_ascii_case(last_hash) {
+        return true;
+    }
+    super::out::error(format!(
+        "{}: the last line hashes to {last_hash}, not the pinned {}: the {what} was rewritten or is not the one the hash was kept for",
+        printable_path(&args.journal),
+        printable(pinned)
+    ));
+    false
+}
+
 /// Verify a fleet journal, then every target journal it names; `--last-hash`
 /// and `--trusted-signers` apply to the fleet journal's last line.
 fn verify_fleet(args: &VerifyArgs) -> anyhow::Result<u8> {
@@ -140,15 +149,7 @@ fn verify_fleet(args: &VerifyArgs) -> anyhow::Result<u8> {
             return Ok(exit::JOURNAL_INVALID);
         }
     };
-    if let Some(pinned) = &args.last_hash
-        && !pinned.eq_ignore_ascii_case(&f.last_hash)
-    {
-        super::out::error(format!(
-            "{}: the last line hashes to {}, not the pinned {}: the fleet journal was rewritten or is not the one the hash was kept for",
-            printable_path(&args.journal),
-            f.last_hash,
-            printable(pinned)
-        ));
+    if !pinned_matches(args, &f.last_hash, "fleet journal") {
         return Ok(exit::JOURNAL_INVALID);
     }
     let mut signed = String::new();
