@@ -56,6 +56,7 @@ fn spec(params: BTreeMap<String, String>, replay: Option<Replayer>) -> RunSpec {
         grant: None,
         resumes: None,
         signed_by: None,
+        world: runbook_host::sandbox::WasiWorld::fresh(),
     }
 }
 

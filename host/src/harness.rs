@@ -199,6 +199,7 @@ impl Harness {
                     grant: None,
                     resumes: None,
                     signed_by: None,
+                    world: crate::sandbox::WasiWorld::fresh(),
                 },
             ),
             (None, None) => anyhow::bail!(

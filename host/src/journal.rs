@@ -111,6 +111,11 @@ pub struct Header {
     /// allowed_signers before it ran (`runbook run --trusted-signers`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_by: Option<crate::signing::Signer>,
+    /// The seed of the runbook's WASI randomness and where its virtual
+    /// clocks started; a replay gives it the same. Absent in journals
+    /// written before it was recorded ([`crate::sandbox::WasiWorld::LEGACY`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasi: Option<crate::sandbox::WasiWorld>,
 }
 
 /// The run a resumed run continues: its journal, pinned by its last line.

@@ -82,6 +82,7 @@ pub fn replay(
             grant: Some(how.grant.unwrap_or_else(|| journal.header.grant.clone())),
             resumes: None,
             signed_by: how.signed_by,
+            world: crate::sandbox::WasiWorld::recorded(&journal.header),
         },
     )
 }

@@ -219,10 +219,19 @@ impl Replayer {
             Some((_, recorded, _)) => Err(Divergence {
                 index: made,
                 op: recorded.request.op().to_owned(),
-                what: format!(
-                    "the runbook finished after {made} calls, but the recording has {}",
-                    self.calls.len()
-                ),
+                what: match outcome {
+                    // Say why it stopped: a limit of this replay (a smaller
+                    // --max-memory-mib, --max-calls) is not the runbook's doing.
+                    RunOutcome::Trapped { .. } | RunOutcome::Aborted { .. } => format!(
+                        "the runbook was stopped after {made} calls ({}), but the recording has {}",
+                        crate::transcript::outcome_line(outcome),
+                        self.calls.len()
+                    ),
+                    _ => format!(
+                        "the runbook finished after {made} calls, but the recording has {}",
+                        self.calls.len()
+                    ),
+                },
                 diff: format!(
                     "  expected: {}\n  actual:   (no call)",
                     show(&recorded.request)

@@ -468,6 +468,7 @@ impl Fleet<'_> {
             grant: Some(grant),
             resumes: None,
             signed_by: self.signed_by.clone(),
+            world: runbook_host::sandbox::WasiWorld::fresh(),
         }
     }
 

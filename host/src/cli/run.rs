@@ -21,7 +21,9 @@ use runbook_host::project;
 use runbook_host::replay::Replayer;
 use runbook_host::report::{self, TargetId, TargetReport};
 use runbook_host::request::Request;
-use runbook_host::sandbox::{self, Consent, Limits, Loaded, RunReport, RunSpec, Runtime};
+use runbook_host::sandbox::{
+    self, Consent, Limits, Loaded, RunReport, RunSpec, Runtime, WasiWorld,
+};
 use runbook_host::signing::{self, AllowedSigners, Signer, SigningKey};
 use runbook_host::transcript::{self, MAX_TEXT_CHARS, printable, printable_path, printable_within};
 
@@ -724,6 +726,13 @@ fn run_to_journal(
             .map(|r| Replayer::resuming(&r.from.display().to_string(), &r.journal))
     };
     let resumer = || replayer().map(|r| Box::new(r) as Box<dyn runbook_host::backend::Recording>);
+    // A resumed run's WASI sees what the run it resumes saw, so its replayed
+    // part goes as it went; the plan before a prompt and the run after it
+    // see the same too.
+    let world = resume
+        .as_ref()
+        .map(|r| WasiWorld::recorded(&r.journal.header))
+        .unwrap_or_else(WasiWorld::fresh);
     let resumes = resume.as_ref().map(|r| Resumes {
         journal: r.from.display().to_string(),
         last_hash: r.journal.last_hash.clone(),
@@ -778,6 +787,7 @@ fn run_to_journal(
                 grant: Some(grant.clone()),
                 resumes: resumes.clone(),
                 signed_by: signed_by.clone(),
+                world,
             },
         )?;
         if !matches!(plan.outcome, RunOutcome::Succeeded { .. }) {
@@ -849,6 +859,7 @@ fn run_to_journal(
             grant: Some(grant.clone()),
             resumes,
             signed_by,
+            world,
         },
     )?;
     let code = print_report(&report, mode, &target_id, finished);

@@ -55,6 +55,8 @@ impl Consent {
 pub struct RunState {
     pub(super) wasi: WasiCtx,
     pub(super) table: ResourceTable,
+    /// The run's virtual time (WASI clocks; recorded waits move it).
+    pub(super) time: std::sync::Arc<super::wasi::VirtualTime>,
     pub(super) limits: StoreLimits,
     pub(super) grant: Grant,
     pub(super) observed: Observed,
@@ -298,7 +300,12 @@ impl log::Host for RunState {
 impl clock::Host for RunState {
     fn sleep(&mut self, milliseconds: u32) -> anyhow::Result<()> {
         match self.call::<()>(Request::ClockSleep { milliseconds })? {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // WASI clocks see the wait too (in a replay, which answers
+                // it at once, as much as in the live run).
+                self.time.advance(u64::from(milliseconds) * 1_000_000);
+                Ok(())
+            }
             Err(e) => Err(Abort::BadAnswer(format!(
                 "a wait answered with an error: {}",
                 e.describe()

@@ -17,8 +17,12 @@ pub struct Limits {
     /// Wall-clock time for the whole run. An MFA recovery takes seconds; five
     /// minutes covers slow IAM and throttling retries, and stops a loop.
     pub deadline: Duration,
-    /// Linear memory. Runbooks hold a few lists of devices: 64 MiB is far more
-    /// than they need, and bounds an allocation loop.
+    /// Linear memory. Rust runbooks hold a few lists of devices, a few MiB at
+    /// most. A Python runbook carries its interpreter: componentize-py's
+    /// snapshot of it starts at about 13 MiB, and the Python MFA recovery
+    /// runs in 14 MiB (it fails at 12). 64 MiB, one default for both, is
+    /// over four times that, leaves a Python runbook some 50 MiB for its data,
+    /// and bounds an allocation loop.
     pub memory_bytes: usize,
     /// Host calls per run. The MFA recovery makes 5 for one device; 1,000
     /// allows large accounts and stops a runaway loop hammering IAM.

@@ -22,6 +22,7 @@ mod wasi;
 pub use call::{Consent, RunState};
 pub use limits::{Abort, DEFAULT_FUEL, Limits};
 pub use runtime::{Loaded, Runtime, shared_runtime};
+pub use wasi::{WallTime, WasiWorld};
 
 use std::collections::BTreeMap;
 
@@ -67,6 +68,9 @@ pub struct RunSpec {
     /// Who signed the component (checked before it was loaded), for the
     /// journal's header.
     pub signed_by: Option<crate::signing::Signer>,
+    /// The seed and clock start of the runbook's WASI: fresh for a live run,
+    /// the recorded one for a replay or a resume (recorded in the header).
+    pub world: WasiWorld,
 }
 
 /// What a run did.
@@ -113,12 +117,14 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
             resumes: spec.resumes,
             max_fuel: Some(spec.limits.max_fuel),
             signed_by: spec.signed_by,
+            wasi: Some(spec.world),
         })))
         .context("cannot write the journal header")?;
 
     let stdout = MemoryOutputPipe::new(spec.limits.max_log_bytes);
     let stderr = MemoryOutputPipe::new(spec.limits.max_log_bytes);
-    let wasi = wasi::locked_down(&stdout, &stderr);
+    let time = wasi::VirtualTime::new(spec.world.clock_start);
+    let wasi = wasi::locked_down(&stdout, &stderr, spec.world, &time);
     // `memory_size` caps each memory: allow only the few memories, tables and
     // instances a Rust component has, so the cap bounds the whole run.
     let limits = StoreLimitsBuilder::new()
@@ -138,6 +144,7 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         RunState {
             wasi,
             table: ResourceTable::new(),
+            time,
             limits,
             grant,
             observed: Observed::default(),

@@ -57,13 +57,17 @@ impl std::fmt::Debug for Loaded {
     }
 }
 
-/// The imports a runbook may have: its own world, and the WASI a Rust
-/// `wasm32-wasip2` std links (inert here: see the module docs). Sockets, HTTP
-/// and everything else are refused, and so are WASI clocks: time comes from
-/// the recorded `clock` import, and a WASI sleep would block the host thread
-/// where the epoch deadline cannot reach it.
+/// The imports a runbook may have: its own world, and the WASI that a Rust
+/// `wasm32-wasip2` std or a Python interpreter (componentize-py) links, each
+/// inert or virtual here (see `super::wasi`): clocks in virtual time whose
+/// waits never block, sockets and name lookups that are always refused, a
+/// filesystem with nothing in it. HTTP and everything else are refused
+/// before the component is instantiated.
 pub(super) const ALLOWED_IMPORTS: &[&str] = &[
     "runbook:runbook/",
+    "wasi:clocks/monotonic-clock@",
+    "wasi:clocks/wall-clock@",
+    "wasi:sockets/",
     "wasi:cli/environment@",
     "wasi:cli/exit@",
     "wasi:cli/stdin@",
@@ -98,8 +102,12 @@ impl Runtime {
         // Off unless needed: host calls are 2-3x cheaper without it.
         config.concurrency_support(false);
         let engine = Engine::new(&config)?;
-        let mut linker = Linker::new(&engine);
+        let mut linker: Linker<RunState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        super::wasi::add_virtual_monotonic_clock(&mut linker, |s| super::wasi::VirtualClock {
+            table: &mut s.table,
+            time: &s.time,
+        })?;
         Runbook::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)?;
         start_ticker(&engine);
         Ok(Runtime {
@@ -148,11 +156,6 @@ impl Runtime {
             .map(|(n, _)| n.to_owned())
             .collect();
         for name in &imports {
-            if name.starts_with("wasi:clocks/") {
-                bail!(
-                    "{what} imports `{name}`, which runbooks may not use: read time with runbook_sdk::now() and wait with runbook_sdk::sleep() (both recorded, so replay is exact, and bounded by the deadline)"
-                );
-            }
             if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
                 bail!(
                     "{what} imports `{name}`, which runbooks may not use: a runbook reaches the outside world only through the runbook:runbook imports"

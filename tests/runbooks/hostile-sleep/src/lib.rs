@@ -1,6 +1,8 @@
-//! Attack: sleep for an hour. A WASI sleep would block the host thread where
-//! the epoch deadline cannot interrupt it, so the host must refuse the
-//! component (it imports `wasi:clocks`) before it runs.
+//! Attack: sleep for an hour through WASI's clock. A real WASI sleep would
+//! block the host thread where the epoch deadline cannot interrupt it, so the
+//! host's WASI clock is virtual: the wait returns at once and moves the
+//! runbook's virtual time by an hour (the recorded `runbook_sdk::sleep` is
+//! the one that waits, within the deadline).
 
 use runbook_sdk::{Failure, Outcome, Params, Runbook};
 
