@@ -80,6 +80,37 @@ fn main() {
     }
     table.push_str("];\n");
     std::fs::write(out.join("embedded.rs"), table).expect("writing OUT_DIR/embedded.rs");
+
+    python_sdk(&root.join("sdk/python"), &out);
+}
+
+/// Embed the Python sdk (`sdk/python/runbook_sdk/*.py` and the entry module
+/// `runbook_entry.py`): the host stages it into every Python runbook's build,
+/// so the sdk a component carries is the one of this host's WIT.
+fn python_sdk(sdk: &Path, out: &Path) {
+    println!("cargo:rerun-if-changed={}", sdk.display());
+    let package = sdk.join("runbook_sdk");
+    let mut files: Vec<String> = std::fs::read_dir(&package)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", package.display()))
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".py"))
+        .map(|n| format!("runbook_sdk/{n}"))
+        .collect();
+    files.push("runbook_entry.py".to_owned());
+    files.sort();
+    let mut table = String::from(
+        "/// The Python sdk, staged into every Python runbook's build: (path, text).\n\
+         pub const SDK_FILES: &[(&str, &str)] = &[\n",
+    );
+    for rel in &files {
+        table.push_str(&format!(
+            "    ({rel:?}, include_str!({:?})),\n",
+            sdk.join(rel).display().to_string()
+        ));
+    }
+    table.push_str("];\n");
+    std::fs::write(out.join("python_sdk.rs"), table).expect("writing OUT_DIR/python_sdk.rs");
 }
 
 /// The runbooks of `runbooks/`: its directories with a `runbook.toml`, sorted.

@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod offline;
 pub mod pins;
 pub mod project;
+pub mod python;
 pub mod replay;
 pub mod report;
 pub mod request;

@@ -345,6 +345,15 @@ pub fn find_runbook(
     say: &mut dyn FnMut(&str),
 ) -> anyhow::Result<Found> {
     let as_path = Path::new(spec);
+    // A Python runbook (runbook.toml beside app.py), built with componentize-py.
+    if crate::python::is_python_runbook(as_path) {
+        let wasm = crate::python::build(as_path, say)?;
+        return Ok(Found {
+            what: printable_path(as_path),
+            bytes: read_component(&wasm)?,
+            source: Source::Path(as_path.to_owned()),
+        });
+    }
     // A runbook crate outside the project (`runbook new` writes one).
     if as_path.join("runbook.toml").is_file() && as_path.join("Cargo.toml").is_file() {
         let wasm = build_crate(as_path, say)?;
@@ -369,7 +378,9 @@ pub fn find_runbook(
 /// to a `.wasm` (not a runbook crate, which is built, nor a name).
 pub fn component_file(spec: &str) -> Option<&Path> {
     let as_path = Path::new(spec);
-    if as_path.join("runbook.toml").is_file() && as_path.join("Cargo.toml").is_file() {
+    if as_path.join("runbook.toml").is_file()
+        && (as_path.join("Cargo.toml").is_file() || as_path.join("app.py").is_file())
+    {
         return None;
     }
     (spec.ends_with(".wasm") || spec.contains(std::path::MAIN_SEPARATOR) || as_path.is_file())

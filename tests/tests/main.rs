@@ -54,6 +54,9 @@ mod replay;
 /// Hostile runbooks: capability gating and sandbox limits.
 mod sandbox;
 
+/// Python runbooks: the same contract, sandbox, journal and replay.
+mod python;
+
 /// Signed runbooks and signed journals, checked both ways against ssh-keygen.
 mod signing;
 

@@ -1,4 +1,5 @@
-//! `runbook new`: a runbook crate anywhere, that builds and runs as written.
+//! `runbook new`: a runbook anywhere, in Rust or Python, that builds and runs
+//! as written.
 
 use std::path::PathBuf;
 
@@ -8,17 +9,29 @@ use runbook_host::exit;
 use runbook_host::manifest::is_runbook_name;
 use runbook_host::transcript::{printable, printable_path};
 
-/// Write a new runbook crate: its manifest (runbook.toml), a read-only
-/// example in src/lib.rs, and a harness test. `runbook run DIR/NAME --user U`
-/// builds and runs it.
+/// Write a new runbook: its manifest (runbook.toml) and a read-only example
+/// (a Rust crate with src/lib.rs and a harness test, or a Python app.py).
+/// `runbook run DIR/NAME --user U` builds and runs it.
 #[derive(Debug, Args)]
 pub struct NewArgs {
     /// The runbook's name: lowercase letters, digits and '-'.
     name: String,
 
-    /// Where to create the crate's directory (default: here).
+    /// Where to create the runbook's directory (default: here).
     #[arg(long, value_name = "DIR", default_value = ".")]
     dir: PathBuf,
+
+    /// The language to write it in. A Python runbook needs only python3
+    /// (componentize-py is installed on its first build); a Rust one, this
+    /// checkout and the Rust toolchain.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    lang: Lang,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Lang {
+    Rust,
+    Python,
 }
 
 /// The checkout this binary was built from: the sdk and the host crates a new
@@ -32,6 +45,9 @@ pub fn main(args: NewArgs) -> anyhow::Result<u8> {
             printable(&args.name)
         ));
         return Ok(exit::USAGE);
+    }
+    if args.lang == Lang::Python {
+        return python(&args);
     }
     let checkout = std::fs::canonicalize(CHECKOUT)
         .ok()
@@ -87,26 +103,7 @@ strip = "debuginfo"
 "#
             ),
         ),
-        (
-            "runbook.toml",
-            format!(
-                r#"# What the runbook is and may do: read by the host before any of its code runs.
-name = "{name}"
-version = "0.1.0"
-description = "Lists the MFA devices of a user (a read-only example to start from)."
-
-[[params]]
-name = "user"
-help = "The IAM user to look at"
-required = true
-
-# Deny by default: every IAM action the runbook calls, with its scope.
-[[capabilities]]
-action = "iam:ListMFADevices"
-resource = "user/{{user}}"
-"#
-            ),
-        ),
+        ("runbook.toml", manifest(name)),
         (
             "src/lib.rs",
             r#"//! A runbook: a reviewed procedure, run sandboxed with only the IAM actions
@@ -178,6 +175,80 @@ fn it_counts_the_users_mfa_devices() {
         "created runbook crate {}: edit runbook.toml and src/lib.rs, then `runbook run {} --user U --dry-run`; `cargo test` there runs its harness test",
         printable_path(&dir),
         printable_path(&dir)
+    );
+    Ok(exit::SUCCESS)
+}
+
+/// The manifest of a new runbook: a read-only example to start from.
+fn manifest(name: &str) -> String {
+    format!(
+        r#"# What the runbook is and may do: read by the host before any of its code runs.
+name = "{name}"
+version = "0.1.0"
+description = "Lists the MFA devices of a user (a read-only example to start from)."
+
+[[params]]
+name = "user"
+help = "The IAM user to look at"
+required = true
+
+# Deny by default: every IAM action the runbook calls, with its scope.
+[[capabilities]]
+action = "iam:ListMFADevices"
+resource = "user/{{user}}"
+"#
+    )
+}
+
+/// A Python runbook: runbook.toml and app.py. The sdk comes with the
+/// binary (staged into each build), so it needs no checkout.
+fn python(args: &NewArgs) -> anyhow::Result<u8> {
+    let dir = args.dir.join(&args.name);
+    if dir.exists() {
+        super::out::error(format_args!(
+            "{} exists already: choose another name or --dir",
+            printable_path(&dir)
+        ));
+        return Ok(exit::USAGE);
+    }
+    let files = [
+        ("runbook.toml", manifest(&args.name)),
+        (
+            "app.py",
+            r#""""A runbook: a reviewed procedure, run sandboxed with only the IAM actions
+its runbook.toml declares, every call journaled."""
+
+from runbook_sdk import Failure, Outcome, Params, iam, log
+
+
+def run(params: Params) -> Outcome:
+    user = params.require("user")
+    try:
+        devices = iam.list_mfa_devices(user)
+    except iam.NoSuchEntity:
+        raise Failure(f"IAM user '{user}' does not exist") from None
+    log.info(f"'{user}' has {len(devices)} MFA device(s)")
+    return Outcome(f"'{user}' has {len(devices)} MFA device(s)")
+"#
+            .to_owned(),
+        ),
+        (
+            ".gitignore",
+            "# Builds and componentize-py's venv (runbook run builds here).\ntarget/\n".to_owned(),
+        ),
+    ];
+    for (file, content) in files {
+        let path = dir.join(file);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", printable_path(&dir)))?;
+        std::fs::write(&path, content)
+            .with_context(|| format!("cannot write {}", printable_path(&path)))?;
+    }
+    outln!(
+        "created Python runbook {}: edit runbook.toml and app.py, then `runbook run {} --user U --dry-run` (the first build installs componentize-py {} into its target/)",
+        printable_path(&dir),
+        printable_path(&dir),
+        runbook_host::python::COMPONENTIZE_PY
     );
     Ok(exit::SUCCESS)
 }

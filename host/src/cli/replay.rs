@@ -179,6 +179,19 @@ fn replay_journal(args: &ReplayArgs, path: &Path, journal: &Journal) -> anyhow::
     let what = &found.what;
     let rt = shared_runtime()?;
     let loaded = rt.load(what, &found.bytes)?;
+    let python = journal
+        .header
+        .sdk_version
+        .as_deref()
+        .is_some_and(|v| v.ends_with(runbook_host::python::SDK_SUFFIX));
+    if args.runbook.is_none() && loaded.sha256 != journal.header.wasm_sha256 && python {
+        super::out::error(format_args!(
+            "{} was recorded from a Python runbook (sha256 {}), which is found by its directory, not by name: replay it with --runbook PATH/TO/THE/RUNBOOK (the directory holding runbook.toml and app.py)",
+            printable_path(path),
+            printable(&journal.header.wasm_sha256),
+        ));
+        return Ok(exit::REPLAY_DIVERGED);
+    }
     if args.runbook.is_none() && loaded.sha256 != journal.header.wasm_sha256 {
         super::out::error(format_args!(
             "{what} (sha256 {}, {}) is not the component recorded in {} (sha256 {}): the runbook changed since the recording; replay it anyway with --runbook {}",
