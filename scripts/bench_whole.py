@@ -3,9 +3,13 @@
 Against one local moto server, each pass seeds fresh users (each with a virtual
 MFA device) and times, side by side, the seed MFA recovery done by:
   (a) the five AWS CLI commands, (b) one boto3 script making the five calls,
-  (c) `runbook run mfa-recovery --user U --yes`, (d) the raw aws-sdk-iam floor.
+  (c) `runbook run mfa-recovery --user U --yes`, (d) the raw aws-sdk-iam floor,
+  (e) `runbook run runbooks/python/mfa-recovery ...`, the Python runbook
+      (built and compiled once, in the warm-up pass: a warm cached start).
 Then, offline: `runbook replay` of the seed fixture with a warm and a cold
-compiled-component cache, and peak memory. Prints medians and ratios.
+compiled-component cache, and peak memory; and for the Python runbook, its
+component's size, a componentize-py build and a cold and a warm replay.
+Prints medians and ratios.
 Benchmarks report; they never fail on a figure.
 """
 
@@ -27,6 +31,7 @@ AWS = os.path.join(ROOT, ".venv-bench/bin/aws")
 PY = os.path.join(ROOT, ".venv-bench/bin/python")
 MOTO = os.path.join(ROOT, ".venv/bin/moto_server")
 SEED_FIXTURE = os.path.join(ROOT, "tests/fixtures/seed-case/journal.jsonl")
+PY_MFA = os.path.join(ROOT, "runbooks/python/mfa-recovery")
 
 BOTO3_SCRIPT = """
 import sys, boto3
@@ -76,6 +81,41 @@ def peak_kib(cmd, env):
 
 def ms(seconds):
     return f"{seconds * 1000:8.1f} ms"
+
+
+def python_figures(env_warm):
+    """The Python runbook: its size, a build from scratch (a copy of it
+    outside the checkout, with the checkout's componentize-py), and replays
+    of the seed fixture with a cold and a warm compiled-component cache."""
+    target = os.path.join(ROOT, "target")
+    built = sorted(
+        (os.path.join(target, "python", f) for f in os.listdir(os.path.join(target, "python"))
+         if f.startswith("mfa-recovery-") and f.endswith(".wasm")),
+        key=os.path.getmtime)[-1]
+    rust = os.path.join(target, "wasm32-wasip2/release/mfa_recovery.wasm")
+    scratch = tempfile.mkdtemp()
+    copy = os.path.join(scratch, "mfa-recovery")
+    shutil.copytree(PY_MFA, copy)
+    env_build = dict(env_warm, RUNBOOK_COMPONENTIZE_PY=os.path.join(
+        target, "componentize-py-0.25.1/bin/componentize-py"))
+    builds = []
+    for _ in range(3):
+        shutil.rmtree(os.path.join(copy, "target"), ignore_errors=True)
+        builds.append(timed([RUNBOOK, "inspect", copy], env_build))
+    shutil.rmtree(scratch)
+    replay = [RUNBOOK, "replay", SEED_FIXTURE, "--runbook", PY_MFA]
+    cold = []
+    for _ in range(3):
+        d = tempfile.mkdtemp()
+        cold.append(timed(replay, dict(ENV, RUNBOOK_CACHE_DIR=d)))
+        shutil.rmtree(d)
+    timed(replay, env_warm)
+    warm = [timed(replay, env_warm) for _ in range(PASSES)]
+    return {
+        "size": os.path.getsize(built), "rust_size": os.path.getsize(rust),
+        "build": statistics.median(builds), "cold": statistics.median(cold),
+        "warm": statistics.median(warm), "peak": peak_kib(replay, env_warm),
+    }
 
 
 def main():
@@ -135,6 +175,9 @@ def main():
                 [RUNBOOK, "run", "mfa-recovery", "--user", u, "--yes", "--endpoint-url", url,
                  "--journal", os.path.join(journals, u + ".jsonl")]))[1]),
             "d": ("raw aws-sdk-iam (floor)", lambda u: (seed(u), timed([RAW, u, url]))[1]),
+            "e": ("runbook run, Python", lambda u: (seed(u), timed(
+                [RUNBOOK, "run", PY_MFA, "--user", u, "--yes", "--endpoint-url", url,
+                 "--journal", os.path.join(journals, u + ".jsonl")]))[1]),
         }
         # Warm-up: page caches, the compiled-component cache.
         for key, (_, fn) in variants.items():
@@ -154,6 +197,8 @@ def main():
         print(f"  a/c  aws CLI / runbook     {med['a'] / med['c']:6.1f}x  (target >= 50x)")
         print(f"  b/c  boto3 / runbook       {med['b'] / med['c']:6.1f}x  (target >= 10x)")
         print(f"  c/d  runbook / raw SDK     {med['c'] / med['d']:6.2f}x  (target <= 1.5x)")
+        print(f"  e/c  Python / Rust runbook {med['e'] / med['c']:6.2f}x  (target <= 3x)")
+        print(f"  a/e  aws CLI / Python      {med['a'] / med['e']:6.1f}x  (target >= 20x)")
 
         # Offline replay: warm and cold compiled-component cache.
         warm_dir = tempfile.mkdtemp()
@@ -176,12 +221,20 @@ def main():
         print(f"  warm cache  median {ms(statistics.median(warm))}  peak {peak_warm / 1024:5.1f} MiB  (targets < 20 ms, < 50 MB)")
         print(f"  cold cache  median {ms(statistics.median(cold))}  peak {peak_cold / 1024:5.1f} MiB  (target < 300 ms)")
         print(f"  runbook run against moto: peak {peak_run / 1024:5.1f} MiB")
+        python = python_figures(env_warm)
+        print("\nthe Python runbook (runbooks/python/mfa-recovery) against the Rust one:")
+        print(f"  component size        {python['size'] / 1e6:6.1f} MB  (Rust: {python['rust_size'] / 1e3:.1f} kB)")
+        print(f"  componentize-py build {ms(python['build'])}  (once per change of its sources; cached)")
+        print(f"  replay, cold cache    {ms(python['cold'])}  (wasmtime compiles it; Rust: {ms(statistics.median(cold))})")
+        print(f"  replay, warm cache    {ms(python['warm'])}  (Rust: {ms(statistics.median(warm))}; {python['warm'] / statistics.median(warm):.1f}x)")
+        print(f"  peak, warm replay     {python['peak'] / 1024:5.1f} MiB")
         shutil.rmtree(warm_dir)
         shutil.rmtree(journals)
         with open(os.path.join(ROOT, "target/bench-whole.json"), "w") as f:
             json.dump({"medians_s": med, "replay_warm_s": statistics.median(warm),
                        "replay_cold_s": statistics.median(cold), "peak_kib": {
-                           "replay_warm": peak_warm, "replay_cold": peak_cold, "run": peak_run}}, f, indent=2)
+                           "replay_warm": peak_warm, "replay_cold": peak_cold, "run": peak_run},
+                       "python": python}, f, indent=2)
     finally:
         moto.terminate()
         moto.wait(timeout=10)

@@ -95,6 +95,10 @@ fn seed_case_journal_and_output_match_the_reviewed_snapshots() {
     insta::assert_json_snapshot!("seed_case_journal", journal.records, {
         "[].started_at" => "[time]",
         "[].finished_at" => "[time]",
+        // A fresh seed and the start of the virtual clock, per run.
+        "[].wasi.random_seed" => "[seed]",
+        "[].wasi.clock_start.seconds" => "[time]",
+        "[].wasi.clock_start.nanoseconds" => "[time]",
         "[].duration_us" => "[duration]",
         "[].wasm_sha256" => "[sha256]",
         // Fuel depends on the build, like the sha256.
