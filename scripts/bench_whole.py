@@ -224,7 +224,7 @@ def main():
         python = python_figures(env_warm)
         print("\nthe Python runbook (runbooks/python/mfa-recovery) against the Rust one:")
         print(f"  component size        {python['size'] / 1e6:6.1f} MB  (Rust: {python['rust_size'] / 1e3:.1f} kB)")
-        print(f"  componentize-py build {ms(python['build'])}  (once per change of its sources; cached)")
+        print(f"  first run of a fresh copy {ms(python['build'])}  (componentize-py build, then compile; once per change)")
         print(f"  replay, cold cache    {ms(python['cold'])}  (wasmtime compiles it; Rust: {ms(statistics.median(cold))})")
         print(f"  replay, warm cache    {ms(python['warm'])}  (Rust: {ms(statistics.median(warm))}; {python['warm'] / statistics.median(warm):.1f}x)")
         print(f"  peak, warm replay     {python['peak'] / 1024:5.1f} MiB")

@@ -8,11 +8,13 @@
 //! Why the bytes are trusted: `Component::deserialize` runs whatever machine
 //! code it is given, so only files this host wrote may reach it. The cache is
 //! used only if its directory is a real directory owned by the current user
-//! and writable by no one else (it is created 0700). An entry is opened
-//! without following links and used only if the opened file is owned by the
-//! current user, writable by no one else, starts with its own key, and its
-//! payload matches the sha256 stored with it (a torn write, a truncation, bit
-//! rot or an entry moved to another key is caught; it is then rebuilt).
+//! and writable by no one else (it is created 0700). An entry (`KEY.cwasm`,
+//! what `Component::serialize` wrote, and `KEY.sum`, the BLAKE3 digest of
+//! the key and that payload) is opened without following links and used only if both
+//! files are owned by the current user, writable by no one else, and the
+//! payload matches the digest (a torn write, a truncation, bit rot or an entry
+//! moved to another key is caught; it is then rebuilt). The payload is mapped,
+//! not read: its machine code and memory images page in as they are used.
 //! Someone who can write as this user can also replace the `runbook` binary
 //! itself, so that is the boundary.
 
@@ -20,7 +22,6 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -95,18 +96,21 @@ impl Cache {
     }
 }
 
-/// What an entry starts with: a format tag and the entry's own key, so an
-/// entry renamed or copied to another key is refused.
+/// What an entry's digest covers before its payload: a format tag and the
+/// entry's own key, so an entry renamed or copied to another key is refused.
 fn entry_header(path: &Path) -> Option<Vec<u8>> {
     let key = path.file_stem()?.to_str()?;
-    Some(format!("runbook-cwasm-1 {key}\n").into_bytes())
+    Some(format!("runbook-cwasm-3 {key}\n").into_bytes())
 }
 
-fn read_entry(engine: &Engine, path: &Path) -> Option<Component> {
-    if !private_dir(path.parent()?) {
-        return None;
-    }
-    // Open without following a link, then check the file actually opened.
+/// Where an entry's digest is kept: beside it, `KEY.sum`.
+fn sum_path(path: &Path) -> PathBuf {
+    path.with_extension("sum")
+}
+
+/// Open `path` without following a link, and only if the opened file is a
+/// regular file owned by this user and writable by no one else.
+fn open_private(path: &Path) -> Option<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -114,37 +118,72 @@ fn read_entry(engine: &Engine, path: &Path) -> Option<Component> {
         &mut options,
         rustix::fs::OFlags::NOFOLLOW.bits() as i32,
     );
-    let mut file = options.open(path).ok()?;
+    let file = options.open(path).ok()?;
     let meta = file.metadata().ok()?;
-    if !meta.is_file() || !owned_privately(&meta) {
+    (meta.is_file() && owned_privately(&meta)).then_some(file)
+}
+
+/// The BLAKE3 digest of `header` then everything `file` holds, read in
+/// small pieces: a 40 MB entry (a Python runbook's) is hashed without first
+/// being copied into memory.
+fn digest_of(header: &[u8], file: &mut std::fs::File) -> std::io::Result<blake3::Hash> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(header);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(file, &mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+fn read_entry(engine: &Engine, path: &Path) -> Option<Component> {
+    if !private_dir(path.parent()?) {
         return None;
     }
-    let mut data = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    std::io::Read::read_to_end(&mut file, &mut data).ok()?;
-    let header = entry_header(path)?;
-    let rest = data.strip_prefix(header.as_slice());
-    let Some((digest, payload)) = rest.and_then(|r| r.split_at_checked(32)) else {
+    let discard = || {
         let _ = std::fs::remove_file(path);
-        return None;
+        let _ = std::fs::remove_file(sum_path(path));
     };
-    let mut hasher = Sha256::new();
-    hasher.update(&header);
-    hasher.update(payload);
-    if hasher.finalize().as_slice() != digest {
-        let _ = std::fs::remove_file(path);
+    let mut file = open_private(path)?;
+    let mut recorded = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(open_private(&sum_path(path))?, 128),
+        &mut recorded,
+    )
+    .ok()?;
+    let header = entry_header(path)?;
+    let digest = digest_of(&header, &mut file).ok()?;
+    if recorded.trim_end() != digest.to_hex().as_str() {
+        discard();
         return None;
     }
-    // SAFETY: `payload` is machine code this host compiled and wrote (see the
+    // wasmtime maps the file (the machine code is paged in as it runs, and a
+    // memory's initial image maps from the file too). It opens it by path:
+    // on Linux the path of the descriptor just checked and hashed, so a file
+    // swapped in meanwhile is not what is mapped.
+    #[cfg(target_os = "linux")]
+    let mapped = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&file)
+    ));
+    #[cfg(not(target_os = "linux"))]
+    let mapped = path.to_owned();
+    // SAFETY: the file is machine code this host compiled and wrote (see the
     // module docs for why the entry is trusted), and its digest matched, so it
     // is byte for byte what `Component::serialize` produced for this key.
-    // wasmtime itself refuses bytes from another engine version or
-    // configuration.
+    // Entries are never changed in place (a new one is renamed over the old),
+    // so the mapped file does not change under the component. wasmtime
+    // itself refuses bytes from another engine version or configuration.
     #[allow(unsafe_code)]
-    let component = unsafe { Component::deserialize(engine, payload) };
+    let component = unsafe { Component::deserialize_file(engine, &mapped) };
+    drop(file);
     match component {
         Ok(c) => Some(c),
         Err(_) => {
-            let _ = std::fs::remove_file(path);
+            discard();
             None
         }
     }
@@ -192,24 +231,32 @@ fn write_entry(path: &Path, component: &Component) -> std::io::Result<()> {
     }
     let payload = component.serialize().map_err(std::io::Error::other)?;
     let header = entry_header(path).ok_or_else(|| std::io::Error::other("a bad entry name"))?;
-    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), unique()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(&tmp)?;
-    let mut hasher = Sha256::new();
+    let mut hasher = blake3::Hasher::new();
     hasher.update(&header);
     hasher.update(&payload);
-    f.write_all(&header)?;
-    f.write_all(&hasher.finalize())?;
-    f.write_all(&payload)?;
-    f.sync_all()?;
-    drop(f);
-    // Atomic: readers see the old entry, none, or the whole new one.
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    let digest = hasher.finalize().to_hex().to_string();
+    // The payload first, then its digest: a reader finds either no digest,
+    // an old one that does not match (and rebuilds), or the right one over
+    // the whole new payload. Each is written whole and renamed into place.
+    for (target, bytes) in [
+        (path.to_owned(), payload),
+        (sum_path(path), digest.into_bytes()),
+    ] {
+        let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), unique()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        drop(f);
+        // Atomic: readers see the old file, none, or the whole new one.
+        std::fs::rename(&tmp, &target).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })?;
+    }
+    Ok(())
 }
 
 fn unique() -> u64 {

@@ -62,6 +62,17 @@ fn a_corrupt_entry_is_detected_and_rebuilt() {
     assert_eq!(load(&dir, &wasm), Source::Compiled);
 }
 
+#[test]
+fn an_entry_without_its_digest_is_not_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = mfa_recovery();
+    load(&dir, &wasm);
+    let entry = entries(&dir).remove(0);
+    std::fs::remove_file(entry.with_extension("sum")).unwrap();
+    assert_eq!(load(&dir, &wasm), Source::Compiled);
+    assert_eq!(load(&dir, &wasm), Source::Cache, "rebuilt with its digest");
+}
+
 #[cfg(unix)]
 #[test]
 fn an_entry_others_can_write_is_not_trusted() {
@@ -130,11 +141,10 @@ fn an_entry_behind_a_link_or_under_another_key_is_not_used() {
         .sha256;
     let name = entry.file_name().unwrap().to_str().unwrap();
     let engine_part = name.split_once('-').unwrap().1;
-    std::fs::copy(
-        &elsewhere,
-        dir.path().join(format!("{clock_sha}-{engine_part}")),
-    )
-    .unwrap();
+    let foreign = dir.path().join(format!("{clock_sha}-{engine_part}"));
+    std::fs::copy(&elsewhere, &foreign).unwrap();
+    // With its digest too: the digest covers the key it was written for.
+    std::fs::copy(entry.with_extension("sum"), foreign.with_extension("sum")).unwrap();
     let rt = Runtime::with_cache(Cache::at(dir.path())).unwrap();
     let loaded = rt.load("clock-reader", &clock).unwrap();
     assert_eq!(loaded.source, Source::Compiled);
