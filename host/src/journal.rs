@@ -722,7 +722,12 @@ impl Partial {
                 Record::Header(_) if n != 1 => {
                     return Err("a second header".into());
                 }
-                Record::Header(h) => fuel_recorded = h.max_fuel.is_some(),
+                Record::Header(h) => {
+                    fuel_recorded = h.max_fuel.is_some();
+                    if let Some(world) = &h.wasi {
+                        world.check()?;
+                    }
+                }
                 Record::Call(c) => {
                     if let Some(open) = open_call {
                         return Err(format!(

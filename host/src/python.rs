@@ -5,15 +5,18 @@
 //! The build is the host's, so host, sdk and WIT stay in lockstep: the
 //! Python sdk (`sdk/python/`) and the WIT contract are embedded in this
 //! binary and staged beside the runbook's sources; componentize-py (pinned,
-//! [`COMPONENTIZE_PY`]) is installed into a venv in the runbook project's
-//! target directory on first use; the manifest and the sdk version are then
+//! [`COMPONENTIZE_PY`], its wheels by sha256) is installed on first use into
+//! a venv in the checkout's target directory, or for a runbook outside a
+//! checkout in the user's private cache directory (never in a directory that
+//! came with the runbook); the manifest and the sdk version are then
 //! appended to the component as the custom sections the Rust sdk writes, so
 //! `inspect`, `policy` and the load-time checks work unchanged.
 //!
 //! componentize-py runs the runbook's module-level code at build time (it
-//! snapshots the initialised interpreter), so it runs with an empty
-//! environment: nothing of the builder's (credentials included) can be baked
-//! into a component.
+//! snapshots the initialised interpreter, inside its own wasm sandbox), so it
+//! runs with an empty environment, nothing of the builder's (credentials
+//! included) can be baked into a component, and for at most
+//! [`BUILD_TIMEOUT`].
 //!
 //! Its output is not reproducible (two builds of the same source differ), so
 //! builds are cached by the sha256 of everything that goes in (sources,
@@ -23,6 +26,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
@@ -74,19 +78,70 @@ pub fn is_python_runbook(dir: &Path) -> bool {
     dir.join("runbook.toml").is_file() && dir.join("app.py").is_file()
 }
 
+/// How long a build may take: componentize-py runs `app.py`'s module-level
+/// code while it builds, and a loop there would otherwise hold the build
+/// (and its lock) for ever. A real build takes about 5 s here; five minutes
+/// is generous for a slow machine. `RUNBOOK_PYTHON_BUILD_TIMEOUT` (seconds)
+/// sets another.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The most of componentize-py's (or pip's) output kept for a message.
+const MAX_OUTPUT: u64 = 64 << 10;
+
+/// componentize-py's wheels on PyPI, by sha256: pip installs only one of
+/// these, and never builds one from source (which would run its build's
+/// code on this machine).
+const WHEEL_HASHES: &[&str] = &[
+    // manylinux_2_28_x86_64
+    "8623cd8cab8453cb0cd8bf03f3c7103420d06f2f3d360186a280a70a1ca5e89f",
+    // manylinux_2_28_aarch64
+    "7b6a87c520358166843af0daa86d2312d7af4cbcbbf1e598951085cf7f2991ca",
+    // macosx_11_0_arm64
+    "a556991534cc496207a9d2ca733c4b0f17ed38ef56a8d6b5f1847fdf1225dd1b",
+    // macosx_10_12_x86_64
+    "65fbc4a94df1de8acf7da50a1f5ed1711230188844e53e6332d99029be4e0afa",
+    // win_amd64
+    "c7fd552fb0849858b0c1e8981543ed5dff4b0cc1597a8ea0bc26a495786dc0c6",
+];
+
+/// Module names a runbook's files may not take: the sdk's, its entry
+/// module's, and those of the bindings and runtime componentize-py adds.
+/// (`app` must be `app.py`, not a package that would shadow it.)
+const RESERVED_MODULES: &[&str] = &[
+    "runbook_sdk",
+    "runbook_entry",
+    "wit_world",
+    "wit",
+    "componentize_py_types",
+    "componentize_py_runtime",
+    "componentize_py_async_support",
+    "poll_loop",
+];
+
 /// Build the Python runbook in `dir` (or take the cached build of the same
 /// sources) and return its component's path. `say` reports what is done.
 pub fn build(dir: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
     let shown = printable_path(dir);
-    let manifest_text = std::fs::read(dir.join("runbook.toml"))
+    let manifest_path = dir.join("runbook.toml");
+    if std::fs::symlink_metadata(&manifest_path).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "{shown}/runbook.toml is a symbolic link: put the manifest itself in the runbook's directory"
+        );
+    }
+    let manifest_text = std::fs::read(&manifest_path)
         .with_context(|| format!("cannot read {shown}/runbook.toml"))?;
-    let manifest = Manifest::from_toml(&String::from_utf8_lossy(&manifest_text))
+    let Ok(manifest_str) = std::str::from_utf8(&manifest_text) else {
+        bail!("{shown}/runbook.toml is not UTF-8 text: save it as UTF-8");
+    };
+    let manifest = Manifest::from_toml(manifest_str)
         .map_err(|e| anyhow::anyhow!("{shown}/runbook.toml: {e}"))?;
     let sources = sources(dir)?;
 
     let mut key = Sha256::new();
     for part in [
-        "componentize-py ",
+        // What the host does around componentize-py (the staging, the
+        // appended sections): bump it when that changes.
+        "runbook-python-build-2\0componentize-py ",
         COMPONENTIZE_PY,
         "\0",
         WIT,
@@ -107,29 +162,30 @@ pub fn build(dir: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
     }
     let key = hex::encode(key.finalize());
 
-    let target = target_dir(dir);
-    let out_dir = target.join("python");
-    let wasm = out_dir.join(format!("{}-{}.wasm", manifest.name, &key[..16]));
+    let root = build_root(dir)?;
+    let out_dir = root.join("python");
+    let wasm = out_dir.join(format!("{}-{key}.wasm", manifest.name));
     if wasm.is_file() {
         return Ok(wasm);
     }
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", printable_path(&out_dir)))?;
-    // One build at a time per target directory: concurrent runs (tests, a
-    // fleet's operator in two terminals) wait, then find the build done.
-    let lock = std::fs::File::create(out_dir.join(".lock")).with_context(|| {
-        format!(
-            "cannot create the build lock in {}",
+    // One build at a time per directory: concurrent runs (tests, an
+    // operator in two terminals) wait, then find the build done.
+    let lock = open_lock(&out_dir.join(".lock"))?;
+    if lock.try_lock().is_err() {
+        say(&format!(
+            "waiting for another build in {} to finish",
             printable_path(&out_dir)
-        )
-    })?;
-    lock.lock()
-        .with_context(|| format!("cannot lock {}", printable_path(&out_dir)))?;
+        ));
+        lock.lock()
+            .with_context(|| format!("cannot lock {}", printable_path(&out_dir)))?;
+    }
     if wasm.is_file() {
         return Ok(wasm);
     }
 
-    let componentize = componentize_py(&target, say)?;
+    let componentize = componentize_py(&root, say)?;
     let stage = tempfile::Builder::new()
         .prefix(".stage-")
         .tempdir_in(&out_dir)
@@ -139,7 +195,8 @@ pub fn build(dir: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
         "building Python runbook {shown} with componentize-py {COMPONENTIZE_PY}"
     ));
     let raw = stage.path().join("component.wasm");
-    let output = Command::new(&componentize)
+    let mut command = Command::new(&componentize);
+    command
         .current_dir(stage.path())
         // Module-level code runs now: nothing of the builder's environment
         // may reach it (and so the snapshot).
@@ -149,18 +206,19 @@ pub fn build(dir: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
         .args(["-p", "."])
         .arg(ENTRY_MODULE)
         .arg("-o")
-        .arg(&raw)
-        .stdin(Stdio::null())
-        .output()
+        .arg(&raw);
+    let (status, output) = run_bounded(command, stage.path(), build_timeout())
         .with_context(|| format!("cannot run {}", printable_path(&componentize)))?;
-    if !output.status.success() {
-        let mut message = String::from_utf8_lossy(&output.stderr).into_owned();
-        message.push_str(&String::from_utf8_lossy(&output.stdout));
-        bail!(
-            "building Python runbook {shown} failed ({}): componentize-py said:\n{}",
-            output.status,
-            crate::transcript::printable(message.trim_end())
-        );
+    match status {
+        None => bail!(
+            "building Python runbook {shown} did not finish within {} s, and was stopped: componentize-py runs app.py's module-level code while it builds, so a loop or a wait there never ends; move it into run() (RUNBOOK_PYTHON_BUILD_TIMEOUT sets the limit)",
+            build_timeout().as_secs()
+        ),
+        Some(status) if !status.success() => bail!(
+            "building Python runbook {shown} failed ({status}): componentize-py said:\n{}",
+            crate::transcript::printable(output.trim_end())
+        ),
+        Some(_) => {}
     }
     let mut component =
         std::fs::read(&raw).with_context(|| format!("cannot read {}", raw.display()))?;
@@ -180,10 +238,78 @@ pub fn build(dir: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
     Ok(wasm)
 }
 
+fn build_timeout() -> Duration {
+    std::env::var("RUNBOOK_PYTHON_BUILD_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(BUILD_TIMEOUT, Duration::from_secs)
+}
+
+/// Open (creating) the lock file without following a link and without
+/// truncating: a link planted there must not lead anywhere.
+fn open_lock(path: &Path) -> anyhow::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+    );
+    options
+        .open(path)
+        .with_context(|| format!("cannot open the build lock {}", printable_path(path)))
+}
+
+/// Run `command` to its end or for at most `timeout` (then kill it), its
+/// stdout and stderr going to files in `scratch`. Its exit status (`None`:
+/// killed at the timeout) and at most [`MAX_OUTPUT`] bytes of what it said.
+fn run_bounded(
+    mut command: Command,
+    scratch: &Path,
+    timeout: Duration,
+) -> std::io::Result<(Option<std::process::ExitStatus>, String)> {
+    let log = scratch.join(".output");
+    let out = std::fs::File::create(&log)?;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()?;
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut said = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open(&log)?, MAX_OUTPUT),
+        &mut said,
+    )?;
+    let said = String::from_utf8_lossy(&said).into_owned();
+    Ok((status, said))
+}
+
 /// The runbook's source files (relative path, bytes), sorted: everything in
-/// `dir` but `target/`, hidden entries and `__pycache__`.
+/// `dir` but `target/`, hidden entries and `__pycache__`. A link, a name
+/// that is not UTF-8, a module named as the sdk's or the bindings', or more
+/// than [`MAX_FILES`] entries or [`MAX_BYTES`] bytes is refused, naming it.
 fn sources(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let shown = printable_path(dir);
+    let too_many = || {
+        anyhow::anyhow!(
+            "{shown} holds more than {MAX_FILES} files or {} MiB: a Python runbook directory holds runbook.toml, app.py and the modules it imports; give the runbook's own directory",
+            MAX_BYTES >> 20
+        )
+    };
     let mut out = Vec::new();
+    let mut entries_seen = 0usize;
     let mut total = 0u64;
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -192,49 +318,54 @@ fn sources(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             .with_context(|| format!("cannot read {}", printable_path(&here)))?;
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot read {}", printable_path(&here)))?;
-            let name = entry.file_name();
-            let name_str = name.to_string_lossy();
-            if name_str.starts_with('.') || name_str == "__pycache__" || name_str == "runbook.toml"
+            let path = rel.join(entry.file_name());
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                bail!(
+                    "{}: the name is not UTF-8; rename it",
+                    printable_path(&dir.join(&path))
+                );
+            };
+            let top = rel.as_os_str().is_empty();
+            if name.starts_with('.')
+                || name == "__pycache__"
+                || (top && (name == "runbook.toml" || name == "target"))
             {
                 continue;
             }
-            if rel.as_os_str().is_empty() && name_str == "target" {
-                continue;
+            entries_seen += 1;
+            if entries_seen > MAX_FILES {
+                return Err(too_many());
             }
-            let path = rel.join(&name);
             let kind = entry.file_type()?;
+            if kind.is_symlink() {
+                bail!(
+                    "{} is a symbolic link: a Python runbook's files are built from its own directory, so copy the file in instead",
+                    printable_path(&dir.join(&path))
+                );
+            }
+            if top {
+                let module = name.strip_suffix(".py").unwrap_or(&name);
+                if RESERVED_MODULES.contains(&module) || (name == "app" && kind.is_dir()) {
+                    bail!(
+                        "{}: the name is the sdk's or the generated bindings' (or would shadow app.py); rename it",
+                        printable_path(&dir.join(&path))
+                    );
+                }
+            }
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() {
+                total += entry.metadata()?.len();
+                if total > MAX_BYTES {
+                    return Err(too_many());
+                }
                 let bytes = std::fs::read(dir.join(&path))
                     .with_context(|| format!("cannot read {}", printable_path(&dir.join(&path))))?;
-                total += bytes.len() as u64;
                 out.push((path.to_string_lossy().into_owned(), bytes));
-            }
-            if out.len() > MAX_FILES || total > MAX_BYTES {
-                bail!(
-                    "{} holds more than {MAX_FILES} files or {} MiB: a Python runbook directory holds runbook.toml, app.py and the modules it imports; give the runbook's own directory",
-                    printable_path(dir),
-                    MAX_BYTES >> 20
-                );
             }
         }
     }
     out.sort();
-    for (rel, _) in &out {
-        let top = rel.split(['/', '\\']).next().unwrap_or_default();
-        if top == "runbook_sdk"
-            || top == "wit_world"
-            || top == "wit"
-            || rel == "runbook_entry.py"
-            || rel == "componentize_py_types.py"
-        {
-            bail!(
-                "{}/{rel}: the name is the sdk's or the generated bindings'; rename it",
-                printable_path(dir)
-            );
-        }
-    }
     Ok(out)
 }
 
@@ -256,41 +387,64 @@ fn stage_files(stage: &Path, sources: &[(String, Vec<u8>)]) -> anyhow::Result<()
     Ok(())
 }
 
-/// Where a Python runbook's builds and componentize-py go: the checkout's
-/// target directory (`CARGO_TARGET_DIR`, else `target/` at its root) for a
-/// runbook inside a checkout of the project, else `target/` in the runbook's
-/// own directory, as cargo does for a crate.
-fn target_dir(dir: &Path) -> PathBuf {
+/// Where a Python runbook's builds and componentize-py go. For a runbook
+/// inside a checkout of the project, the checkout's target directory
+/// (`CARGO_TARGET_DIR`, else `target/` at its root), as cargo does for the
+/// Rust ones. Anywhere else, the user's cache directory
+/// (`~/.cache/runbook`), private to the user: never a directory that came
+/// with the runbook, which could carry a "componentize-py" or a prebuilt
+/// component of its own.
+fn build_root(dir: &Path) -> anyhow::Result<PathBuf> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
     let checkout = dir.ancestors().find(|a| {
         a.join("sdk/wit/runbook.wit").is_file() && a.join("runbooks/Cargo.toml").is_file()
     });
-    match checkout {
-        Some(root) => std::env::var_os("CARGO_TARGET_DIR")
+    if let Some(root) = checkout {
+        return Ok(std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target")),
-        None => dir.join("target"),
+            .unwrap_or_else(|| root.join("target")));
     }
+    let Some(cache) = dirs::cache_dir().map(|c| c.join("runbook")) else {
+        bail!(
+            "there is no cache directory to build Python runbooks in (set HOME or XDG_CACHE_HOME)"
+        );
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(&cache)
+        .with_context(|| format!("cannot create {}", printable_path(&cache)))?;
+    if !crate::cache::private_dir(&cache) {
+        bail!(
+            "{} is not a directory private to this user (a link, another owner, or writable by others): fix its ownership and mode (0700), or set XDG_CACHE_HOME",
+            printable_path(&cache)
+        );
+    }
+    Ok(cache)
 }
 
 /// The componentize-py to build with: `RUNBOOK_COMPONENTIZE_PY` if set, else
-/// the one in `target`'s venv, installed there first if missing.
-fn componentize_py(target: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
+/// the one in `root`'s venv, installed there first if missing (from PyPI,
+/// one of [`WHEEL_HASHES`], never built from source).
+fn componentize_py(root: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
     let given = std::env::var_os("RUNBOOK_COMPONENTIZE_PY").map(PathBuf::from);
-    let venv = target.join(format!("componentize-py-{COMPONENTIZE_PY}"));
+    let venv = root.join(format!("componentize-py-{COMPONENTIZE_PY}"));
     let bin = given
         .clone()
         .unwrap_or_else(|| venv.join("bin/componentize-py"));
     if given.is_none() && !bin.is_file() {
         let python = std::env::var_os("RUNBOOK_PYTHON").unwrap_or_else(|| "python3".into());
         say(&format!(
-            "componentize-py {COMPONENTIZE_PY} is not installed: installing it into {} from PyPI (once; {} -m venv, then pip install componentize-py=={COMPONENTIZE_PY})",
+            "componentize-py {COMPONENTIZE_PY} is not installed: installing it into {} from PyPI (once; {} -m venv, then pip install componentize-py=={COMPONENTIZE_PY}, a wheel checked by its sha256)",
             printable_path(&venv),
             Path::new(&python).display()
         ));
         let status = Command::new(&python)
             .args(["-m", "venv"])
             .arg(&venv)
+            .stdout(to_stderr())
             .status()
             .with_context(|| {
                 format!(
@@ -305,9 +459,18 @@ fn componentize_py(target: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<P
                 printable_path(&venv)
             );
         }
+        let requirements = venv.join("requirements.txt");
+        let mut pinned = format!("componentize-py=={COMPONENTIZE_PY}");
+        for hash in WHEEL_HASHES {
+            pinned.push_str(&format!(" --hash=sha256:{hash}"));
+        }
+        std::fs::write(&requirements, pinned + "\n")
+            .with_context(|| format!("cannot write {}", printable_path(&requirements)))?;
         let status = Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("componentize-py=={COMPONENTIZE_PY}"))
+            .args(["--require-hashes", "--only-binary=:all:", "-r"])
+            .arg(&requirements)
+            .stdout(to_stderr())
             .status()
             .context("cannot run pip in the new venv")?;
         if !status.success() || !bin.is_file() {
@@ -320,6 +483,7 @@ fn componentize_py(target: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<P
     let version = Command::new(&bin)
         .arg("--version")
         .env_clear()
+        .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot run {}", printable_path(&bin)))?;
     let version = String::from_utf8_lossy(&version.stdout);
@@ -336,6 +500,19 @@ fn componentize_py(target: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<P
         );
     }
     Ok(bin)
+}
+
+/// A child's stdout sent to this process's stderr: what pip and venv print
+/// is progress for the operator, never the command's output.
+fn to_stderr() -> Stdio {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        if let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() {
+            return Stdio::from(fd);
+        }
+    }
+    Stdio::null()
 }
 
 /// Append a custom section `name` holding `data` to a component (or

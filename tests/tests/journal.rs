@@ -658,3 +658,29 @@ fn show_cloudtrail_puts_only_what_an_aws_request_id_can_be_into_a_command() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_header_whose_wasi_clock_is_not_a_time_is_refused_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    // Validly chained: only the recorded world is wrong (the nanoseconds of
+    // a second, and a start past the year 9999, would overflow the clock).
+    for world in [
+        serde_json::json!({"random_seed": "0000000000005eed", "clock_start": {"seconds": 1, "nanoseconds": 4_000_000_000u64}}),
+        serde_json::json!({"random_seed": "0000000000005eed", "clock_start": {"seconds": u64::MAX, "nanoseconds": 0}}),
+    ] {
+        let path = journal(&dir, &rechained(1, |h| h["wasi"] = world.clone()));
+        both_reject(&path, "is not a time");
+    }
+    // A seed that is not 16 hex digits is not read at all.
+    let path = journal(
+        &dir,
+        &rechained(
+            1,
+            |h| h["wasi"] = serde_json::json!({"random_seed": 24301, "clock_start": {"seconds": 1, "nanoseconds": 0}}),
+        ),
+    );
+    for cmd in ["verify", "replay"] {
+        let out = run(&[cmd, path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(7), "{cmd}: {:?}", text(&out));
+    }
+}

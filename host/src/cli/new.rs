@@ -237,10 +237,12 @@ def run(params: Params) -> Outcome:
             "# Builds and componentize-py's venv (runbook run builds here).\ntarget/\n".to_owned(),
         ),
     ];
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", printable_path(&args.dir)))?;
+    // Not create_dir_all: a directory made meanwhile is not written into.
+    std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", printable_path(&dir)))?;
     for (file, content) in files {
         let path = dir.join(file);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", printable_path(&dir)))?;
         std::fs::write(&path, content)
             .with_context(|| format!("cannot write {}", printable_path(&path)))?;
     }

@@ -129,6 +129,20 @@ fn replay_fleet(args: &ReplayArgs) -> anyhow::Result<u8> {
 /// Replay one verified run journal, the file at `path`: the exit code.
 fn replay_journal(args: &ReplayArgs, path: &Path, journal: &Journal) -> anyhow::Result<u8> {
     let recorded = &journal.header.runbook;
+    let python = journal
+        .header
+        .sdk_version
+        .as_deref()
+        .is_some_and(|v| v.ends_with(runbook_host::python::SDK_SUFFIX));
+    if args.runbook.is_none() && python {
+        super::out::error(format_args!(
+            "{}:1: the journal was recorded from a Python runbook ('{}', sha256 {}), which is found by its directory, not by name: replay it with --runbook PATH (the directory holding its runbook.toml and app.py)",
+            printable_path(path),
+            printable(recorded),
+            printable(&journal.header.wasm_sha256),
+        ));
+        return Ok(exit::HOST_ERROR);
+    }
     let mut say = |m: &str| super::out::say(m);
     let found = match &args.runbook {
         // The operator chose: a name or a path.
@@ -179,19 +193,6 @@ fn replay_journal(args: &ReplayArgs, path: &Path, journal: &Journal) -> anyhow::
     let what = &found.what;
     let rt = shared_runtime()?;
     let loaded = rt.load(what, &found.bytes)?;
-    let python = journal
-        .header
-        .sdk_version
-        .as_deref()
-        .is_some_and(|v| v.ends_with(runbook_host::python::SDK_SUFFIX));
-    if args.runbook.is_none() && loaded.sha256 != journal.header.wasm_sha256 && python {
-        super::out::error(format_args!(
-            "{} was recorded from a Python runbook (sha256 {}), which is found by its directory, not by name: replay it with --runbook PATH/TO/THE/RUNBOOK (the directory holding runbook.toml and app.py)",
-            printable_path(path),
-            printable(&journal.header.wasm_sha256),
-        ));
-        return Ok(exit::REPLAY_DIVERGED);
-    }
     if args.runbook.is_none() && loaded.sha256 != journal.header.wasm_sha256 {
         super::out::error(format_args!(
             "{what} (sha256 {}, {}) is not the component recorded in {} (sha256 {}): the runbook changed since the recording; replay it anyway with --runbook {}",
@@ -202,6 +203,13 @@ fn replay_journal(args: &ReplayArgs, path: &Path, journal: &Journal) -> anyhow::
             printable(recorded)
         ));
         return Ok(exit::REPLAY_DIVERGED);
+    }
+    if args.runbook.is_some() && loaded.sha256 != journal.header.wasm_sha256 {
+        super::out::say(&format!(
+            "note: replaying {what} (sha256 {}), not the component recorded (sha256 {})",
+            loaded.sha256,
+            printable(&journal.header.wasm_sha256)
+        ));
     }
     loaded
         .manifest

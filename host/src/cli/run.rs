@@ -291,6 +291,20 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
             return Ok(exit::HOST_ERROR);
         }
     };
+    let early_trust = Trust::from_argv(&argv).or_config(&config);
+    // A Python runbook's directory is built here, and componentize-py's
+    // builds are not reproducible: no signature can name what it would run.
+    // Refused before it is built (the build runs its module-level code).
+    if early_trust.trusted_signers.is_some()
+        && runbook_host::python::is_python_runbook(std::path::Path::new(spec))
+        && !is_help(&argv)
+    {
+        super::out::error(format!(
+            "refused to run {}: --trusted-signers is set, and a Python runbook directory is built on this machine, where no signature can vouch for the component it builds (componentize-py's builds differ byte for byte): sign and run its built .wasm instead",
+            printable_path(std::path::Path::new(spec))
+        ));
+        return Ok(exit::SIGNATURE_REFUSED);
+    }
     let component = match project::find_runbook(spec, runbooks_dir.as_deref(), &mut say) {
         Ok(x) => Some(x),
         Err(e) if is_help(&argv) => {
@@ -301,7 +315,6 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
     };
     // Before any of the component is parsed: its signature, if the operator
     // requires one.
-    let early_trust = Trust::from_argv(&argv).or_config(&config);
     let mut signed_by = None;
     if let Some(found) = &component
         && !is_help(&argv)

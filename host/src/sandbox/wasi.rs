@@ -6,12 +6,13 @@
 //!
 //! - no preopened directories (a runbook sees only what its component
 //!   carries), no environment, no arguments, no stdin;
-//! - sockets and name lookups linked but refused (`access-denied`);
 //! - clocks that are virtual: the wall clock starts at the instant recorded
 //!   in the journal header and, like the monotonic clock, moves only when
 //!   the runbook waits (a recorded `clock.sleep`, or a WASI wait, which never
 //!   blocks: it moves the virtual time and returns at once, so no host thread
 //!   ever sleeps where the deadline cannot reach it);
+//! - sockets: wasmtime-wasi refuses TCP and UDP (`allow_tcp(false)`, ...)
+//!   before any OS socket is made, and name lookups before any query;
 //! - randomness from a seed recorded in the journal header;
 //! - stdout and stderr captured into the journal, within the log budget.
 
@@ -34,11 +35,33 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 #[serde(deny_unknown_fields)]
 pub struct WasiWorld {
     /// The seed of `wasi:random` (secure and insecure) and of the insecure
-    /// seed, fresh from the operating system for each live run.
+    /// seed, fresh from the operating system for each live run. Written as
+    /// 16 hex digits: a JSON number this large loses digits in many tools.
+    /// Anyone holding the journal can reproduce every random byte the run
+    /// saw: a runbook has no use for secrets of its own.
+    #[serde(with = "hex_u64")]
     pub random_seed: u64,
     /// Where the virtual wall clock starts: the run's start, UTC.
     pub clock_start: WallTime,
 }
+
+/// A `u64` as 16 hex digits.
+mod hex_u64 {
+    pub fn serialize<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{v:016x}"))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        if text.len() != 16 {
+            return Err(serde::de::Error::custom("a seed is 16 hex digits"));
+        }
+        u64::from_str_radix(&text, 16).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The latest wall-clock start a journal may record: 9999-12-31T23:59:59Z.
+const MAX_SECONDS: u64 = 253_402_300_799;
 
 /// A wall-clock instant: seconds and nanoseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +109,20 @@ impl WasiWorld {
     pub fn recorded(header: &crate::journal::Header) -> WasiWorld {
         header.wasi.unwrap_or(WasiWorld::LEGACY)
     }
+
+    /// Why a recorded world cannot be (a journal is untrusted input), if so.
+    pub fn check(&self) -> Result<(), String> {
+        let WallTime {
+            seconds,
+            nanoseconds,
+        } = self.clock_start;
+        if nanoseconds >= 1_000_000_000 || seconds > MAX_SECONDS {
+            return Err(format!(
+                "the WASI clock start {seconds}.{nanoseconds:09} s is not a time (nanoseconds under a second, before the year 10000)"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The run's virtual time: the wall clock's start and how far the runbook's
@@ -99,8 +136,13 @@ pub(crate) struct VirtualTime {
 
 impl VirtualTime {
     pub(crate) fn new(start: WallTime) -> Arc<VirtualTime> {
+        // Checked at load (`WasiWorld::check`); saturating all the same, so
+        // no recorded value can panic the host.
+        let start = Duration::from_secs(start.seconds.min(MAX_SECONDS)).saturating_add(
+            Duration::from_nanos(u64::from(start.nanoseconds.min(999_999_999))),
+        );
         Arc::new(VirtualTime {
-            start: Duration::new(start.seconds, start.nanoseconds),
+            start,
             elapsed_ns: AtomicU64::new(0),
         })
     }
@@ -134,6 +176,12 @@ pub(super) fn locked_down(
     time: &Arc<VirtualTime>,
 ) -> WasiCtx {
     let seed = world.random_seed;
+    // Journals from before the header said had an insecure seed of zero.
+    let insecure_seed = if world == WasiWorld::LEGACY {
+        0
+    } else {
+        u128::from(seed) << 64 | u128::from(!seed)
+    };
     WasiCtxBuilder::new()
         .stdout(stdout.clone())
         .stderr(stderr.clone())
@@ -144,7 +192,7 @@ pub(super) fn locked_down(
         .wall_clock(VirtualWall(time.clone()))
         .monotonic_clock(VirtualMonotonic(time.clone()))
         // Three streams from the one recorded seed, each its own.
-        .insecure_random_seed(u128::from(seed) << 64 | u128::from(!seed))
+        .insecure_random_seed(insecure_seed)
         .insecure_random(SeededRandom(seed.rotate_left(32)))
         .secure_random(SeededRandom(seed))
         .build()
@@ -224,7 +272,9 @@ impl wasmtime_wasi::HostWallClock for VirtualWall {
         Duration::from_nanos(1)
     }
     fn now(&self) -> Duration {
-        self.0.start + Duration::from_nanos(self.0.elapsed())
+        self.0
+            .start
+            .saturating_add(Duration::from_nanos(self.0.elapsed()))
     }
 }
 

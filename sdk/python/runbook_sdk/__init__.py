@@ -27,8 +27,10 @@ Time: `now()` and `sleep()` go through the host, which records them, so a
 replay sees what the recording saw. On import this package makes `time.sleep`
 the host's recorded, deadline-bounded wait (`sleep`). WASI's own clocks
 (`time.time()`, `time.monotonic()`, `datetime.now()`) only ever give the run's
-virtual time, which moves only with `sleep`; `random` is reseeded from the
-host's recorded seed at every run. Use `now()` for any time that matters.
+virtual time, which moves only when the runbook waits; `random` is reseeded
+from the host's recorded seed at every run (so a journal's holder can
+reproduce it: never make a secret with it). Use `now()` for any time that
+matters.
 
 Import every module a runbook needs at the top of `app.py`: the component is
 the interpreter as it stood after importing `app.py` at build time, with no
