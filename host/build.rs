@@ -1,6 +1,7 @@
 //! Embeds the shipped runbooks (`runbooks/`) in the `runbook` binary, so an
 //! installed binary runs them on a machine with no Rust toolchain and no
-//! checkout.
+//! checkout, and each one's machine code, precompiled here for the runtime's
+//! engine configuration, so it never compiles them either.
 //!
 //! They are built here from source, for wasm32-wasip2, exactly as the host
 //! builds them at run time in a checkout (`cargo build --release` in
@@ -17,6 +18,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use sha2::Digest;
+
+#[path = "src/sandbox/engine_config.rs"]
+mod engine_config;
 
 const TARGET: &str = "wasm32-wasip2";
 
@@ -35,6 +41,7 @@ fn main() {
         root.join("sdk/wit"),
         root.join("sdk/Cargo.toml"),
         root.join("rust-toolchain.toml"),
+        host.join("src/sandbox/engine_config.rs"),
     ] {
         println!("cargo:rerun-if-changed={}", path.display());
     }
@@ -63,9 +70,15 @@ fn main() {
         "building the shipped runbooks (runbooks/) for {TARGET} failed ({status}); the compiler's messages are above"
     );
 
+    // Each component's machine code, compiled now with the runtime's own
+    // engine configuration (src/sandbox/engine_config.rs): an installed
+    // binary never compiles a shipped runbook, not even on its first run.
+    let engine = wasmtime::Engine::new(&engine_config::engine_config())
+        .expect("the runtime's engine configuration is valid");
     let mut table = String::from(
-        "/// The shipped runbooks, built from runbooks/ by host/build.rs: (name, component).\n\
-         pub static EMBEDDED: &[(&str, &[u8])] = &[\n",
+        "/// The shipped runbooks, built from runbooks/ by host/build.rs: (name,\n\
+         /// component, its sha256, its machine code for the runtime's engine).\n\
+         pub static EMBEDDED: &[Embedded] = &[\n",
     );
     for name in &names {
         let wasm = target_dir
@@ -73,9 +86,20 @@ fn main() {
             .join("release")
             .join(format!("{}.wasm", name.replace('-', "_")));
         assert!(wasm.is_file(), "{} was not built", wasm.display());
+        let bytes = std::fs::read(&wasm).expect("reading a built runbook");
+        let code = engine
+            .precompile_component(&bytes)
+            .unwrap_or_else(|e| panic!("precompiling {}: {e:?}", wasm.display()));
+        let cwasm = out.join(format!("{name}.cwasm"));
+        std::fs::write(&cwasm, code).expect("writing a precompiled runbook");
+        let sha256: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         table.push_str(&format!(
-            "    ({name:?}, include_bytes!({:?})),\n",
-            wasm.display().to_string()
+            "    Embedded {{ name: {name:?}, component: include_bytes!({:?}), sha256: {sha256:?}, precompiled: include_bytes!({:?}) }},\n",
+            wasm.display().to_string(),
+            cwasm.display().to_string()
         ));
     }
     table.push_str("];\n");

@@ -1,8 +1,11 @@
 //! In-process benchmarks: instantiate and replay the seed MFA recovery
-//! journal; one host call through check, journal and dispatch to a no-op
-//! backend (the slope between 0 and 100 calls of `bench-calls`); and journal
-//! verification throughput. `scripts/bench` runs these and the whole-process
-//! comparison, and prints the ratios.
+//! journal, against a yardstick measured in the same run (instantiate and
+//! call `yardstick`, a runbook that does nothing, under the same engine);
+//! one host call through check, journal and dispatch to a no-op backend, at
+//! 10 and at 10,000 calls a run (the slope from 0 calls of `bench-calls`), so
+//! a cost that grows with the run shows; and journal verification
+//! throughput. `scripts/bench` runs these and the whole-process comparison,
+//! and prints the ratios.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -56,7 +59,7 @@ fn spec(params: BTreeMap<String, String>, replay: Option<Replayer>) -> RunSpec {
         grant: None,
         resumes: None,
         signed_by: None,
-        world: runbook_host::sandbox::WasiWorld::fresh(),
+        world: runbook_host::sandbox::WasiWorld::LEGACY,
     }
 }
 
@@ -69,6 +72,14 @@ fn benches(c: &mut Criterion) {
     let seed = Journal::read(&seed_path).unwrap();
     let mfa = load(&rt, project.wasm_path("mfa-recovery"));
     let calls = load(&rt, project.wasm_path("bench-calls"));
+    let yardstick = load(&rt, project.wasm_path("yardstick"));
+
+    c.bench_function("yardstick", |b| {
+        b.iter(|| {
+            let report = sandbox::run(&rt, &yardstick, spec(BTreeMap::new(), None)).unwrap();
+            assert_eq!(report.exit_code, 0);
+        })
+    });
 
     c.bench_function("replay_seed_journal", |b| {
         b.iter(|| {
@@ -84,15 +95,29 @@ fn benches(c: &mut Criterion) {
     });
 
     let mut group = c.benchmark_group("host_calls");
-    for n in [0u64, 100] {
+    for n in [0u64, 10, 10_000] {
         group.throughput(Throughput::Elements(n.max(1)));
+        if n >= 10_000 {
+            group.sample_size(10);
+        }
         group.bench_function(n.to_string(), |b| {
             let params = BTreeMap::from([
                 ("user".to_owned(), "mfa-test".to_owned()),
                 ("calls".to_owned(), n.to_string()),
             ]);
             b.iter(|| {
-                let report = sandbox::run(&rt, &calls, spec(params.clone(), None)).unwrap();
+                let report = sandbox::run(
+                    &rt,
+                    &calls,
+                    RunSpec {
+                        limits: Limits {
+                            max_calls: 20_000,
+                            ..Limits::default()
+                        },
+                        ..spec(params.clone(), None)
+                    },
+                )
+                .unwrap();
                 assert_eq!(report.exit_code, 0);
             })
         });

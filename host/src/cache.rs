@@ -32,6 +32,8 @@ pub enum Source {
     Cache,
     /// Compiled now (and stored, if the cache is writable).
     Compiled,
+    /// Compiled when the binary was built (a shipped runbook).
+    Precompiled,
 }
 
 /// A directory of compiled components.
@@ -126,7 +128,7 @@ fn open_private(path: &Path) -> Option<std::fs::File> {
 /// The BLAKE3 digest of `header` then everything `file` holds, read in
 /// small pieces: a 40 MB entry (a Python runbook's) is hashed without first
 /// being copied into memory.
-fn digest_of(header: &[u8], file: &mut std::fs::File) -> std::io::Result<blake3::Hash> {
+fn digest_of(header: &[u8], file: &mut impl std::io::Read) -> std::io::Result<blake3::Hash> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(header);
     let mut buf = vec![0u8; 1 << 20];
@@ -178,8 +180,23 @@ fn read_entry(engine: &Engine, path: &Path) -> Option<Component> {
     // so the mapped file does not change under the component. wasmtime
     // itself refuses bytes from another engine version or configuration.
     #[allow(unsafe_code)]
-    let component = unsafe { Component::deserialize_file(engine, &mapped) };
-    drop(file);
+    let mapped = unsafe { Component::deserialize_file(engine, &mapped) };
+    if let Ok(c) = mapped {
+        return Some(c);
+    }
+    // Mapping can fail for want of /proc, descriptors or address space: read
+    // the (checked) bytes instead, and discard the entry only if wasmtime
+    // refuses them too (another engine, a damaged file).
+    let mut bytes = Vec::new();
+    std::io::Seek::rewind(&mut file).ok()?;
+    std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+    if digest_of(&header, &mut std::io::Cursor::new(&bytes)).ok()? != digest {
+        discard();
+        return None;
+    }
+    // SAFETY: as above; these are the bytes whose digest matched.
+    #[allow(unsafe_code)]
+    let component = unsafe { Component::deserialize(engine, &bytes) };
     match component {
         Ok(c) => Some(c),
         Err(_) => {

@@ -9,19 +9,16 @@ use runbook_host::sandbox::Runtime;
 
 use crate::support::root;
 
-fn mfa_recovery() -> Vec<u8> {
-    let path = runbook_host::project::Project::find(Some(&root()))
-        .unwrap()
-        .unwrap()
-        .component("mfa-recovery", &mut |m| eprintln!("{m}"))
-        .unwrap();
-    std::fs::read(path).unwrap()
+/// A runbook the binary does not embed (an embedded one never reaches the
+/// cache: its machine code comes with the binary).
+fn test_runbook() -> Vec<u8> {
+    std::fs::read(crate::support::runbook_spec("bench-calls")).unwrap()
 }
 
 /// Load `bytes` with a fresh runtime (no in-process memo) on cache `dir`.
 fn load(dir: &tempfile::TempDir, bytes: &[u8]) -> Source {
     let rt = Runtime::with_cache(Cache::at(dir.path())).unwrap();
-    rt.load("mfa-recovery", bytes).unwrap().source
+    rt.load("bench-calls", bytes).unwrap().source
 }
 
 fn entries(dir: &tempfile::TempDir) -> Vec<PathBuf> {
@@ -35,7 +32,7 @@ fn entries(dir: &tempfile::TempDir) -> Vec<PathBuf> {
 #[test]
 fn a_component_is_compiled_once_then_loaded_from_the_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = mfa_recovery();
+    let wasm = test_runbook();
     assert_eq!(load(&dir, &wasm), Source::Compiled);
     assert_eq!(load(&dir, &wasm), Source::Cache);
     assert_eq!(entries(&dir).len(), 1);
@@ -44,7 +41,7 @@ fn a_component_is_compiled_once_then_loaded_from_the_cache() {
 #[test]
 fn a_corrupt_entry_is_detected_and_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = mfa_recovery();
+    let wasm = test_runbook();
     load(&dir, &wasm);
     let entry = entries(&dir).remove(0);
     let mut bytes = std::fs::read(&entry).unwrap();
@@ -65,7 +62,7 @@ fn a_corrupt_entry_is_detected_and_rebuilt() {
 #[test]
 fn an_entry_without_its_digest_is_not_used() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = mfa_recovery();
+    let wasm = test_runbook();
     load(&dir, &wasm);
     let entry = entries(&dir).remove(0);
     std::fs::remove_file(entry.with_extension("sum")).unwrap();
@@ -78,7 +75,7 @@ fn an_entry_without_its_digest_is_not_used() {
 fn an_entry_others_can_write_is_not_trusted() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let wasm = mfa_recovery();
+    let wasm = test_runbook();
     load(&dir, &wasm);
     let entry = entries(&dir).remove(0);
     std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -111,7 +108,7 @@ fn a_changed_component_or_engine_never_matches_an_old_entry() {
 fn a_cache_directory_others_can_write_is_not_used() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let wasm = mfa_recovery();
+    let wasm = test_runbook();
     load(&dir, &wasm);
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     assert_eq!(load(&dir, &wasm), Source::Compiled);
@@ -121,7 +118,7 @@ fn a_cache_directory_others_can_write_is_not_used() {
 #[test]
 fn an_entry_behind_a_link_or_under_another_key_is_not_used() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = mfa_recovery();
+    let wasm = test_runbook();
     load(&dir, &wasm);
     let entry = entries(&dir).remove(0);
     let elsewhere = dir.path().join("elsewhere.bin");
@@ -149,4 +146,22 @@ fn an_entry_behind_a_link_or_under_another_key_is_not_used() {
     let loaded = rt.load("clock-reader", &clock).unwrap();
     assert_eq!(loaded.source, Source::Compiled);
     assert_eq!(loaded.manifest.name, "clock-reader");
+}
+
+#[test]
+fn a_shipped_runbook_is_never_compiled_nor_cached_its_code_came_with_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = runbook_host::project::Project::find(Some(&root()))
+        .unwrap()
+        .unwrap()
+        .component("mfa-recovery", &mut |m| eprintln!("{m}"))
+        .unwrap();
+    let checkout_build = std::fs::read(path).unwrap();
+    assert_eq!(
+        Some(checkout_build.as_slice()),
+        runbook_host::embedded::component("mfa-recovery"),
+        "the checkout builds the embedded component, byte for byte"
+    );
+    assert_eq!(load(&dir, &checkout_build), Source::Precompiled);
+    assert!(entries(&dir).is_empty(), "nothing compiled, nothing cached");
 }

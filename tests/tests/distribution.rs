@@ -201,6 +201,12 @@ fn an_installed_binary_runs_the_embedded_runbook_from_anywhere_without_a_toolcha
         .unwrap()
         .wasm_path("mfa-recovery");
     assert_eq!(recorded.header.wasm_sha256, sha256_of(&checkout));
+    // The first run of a fresh install compiled nothing: the runbook's
+    // machine code came with the binary, so the (empty) cache got nothing.
+    let compiled: Vec<_> = std::fs::read_dir(tmp.path().join(".cache/runbook/components"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(compiled.is_empty(), "nothing compiled: {compiled:?}");
 
     // `runbook list` there: the embedded runbooks only, each marked as the
     // one that runs.

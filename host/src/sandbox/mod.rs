@@ -15,6 +15,7 @@
 //! aborts; this module runs a loaded runbook from start to footer.
 
 mod call;
+mod engine_config;
 mod limits;
 mod runtime;
 mod wasi;
@@ -87,6 +88,18 @@ pub struct RunReport {
     pub changes: Vec<Request>,
 }
 
+/// The most WASI handles (streams, pollables, ...) a run may hold at once.
+/// A runbook holds a handful; each lives in host memory, outside the guest's
+/// memory cap, so a loop that subscribes and never drops is stopped here
+/// (with a trap) rather than by the host's memory.
+const MAX_WASI_HANDLES: usize = 10_000;
+
+fn wasi_handles() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_WASI_HANDLES);
+    table
+}
+
 /// Now, RFC 3339 UTC, as journals record times.
 pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
@@ -126,7 +139,8 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
     let time = wasi::VirtualTime::new(spec.world.clock_start);
     let wasi = wasi::locked_down(&stdout, &stderr, spec.world, &time);
     // `memory_size` caps each memory: allow only the few memories, tables and
-    // instances a Rust component has, so the cap bounds the whole run.
+    // instances a runbook component has (a Rust one, or componentize-py's
+    // Python one: both at most 2 memories), so the cap bounds the whole run.
     let limits = StoreLimitsBuilder::new()
         .memory_size(spec.limits.memory_bytes)
         .memories(2)
@@ -143,7 +157,7 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         &rt.engine,
         RunState {
             wasi,
-            table: ResourceTable::new(),
+            table: wasi_handles(),
             time,
             limits,
             grant,

@@ -7,8 +7,8 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine};
+use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker};
 
 use crate::bindings::{Runbook, RunbookPre, WIT_PACKAGE};
 use crate::cache::{Cache, Source};
@@ -88,20 +88,7 @@ impl Runtime {
 
     /// A runtime whose compiled components go to `cache`.
     pub fn with_cache(cache: Cache) -> anyhow::Result<Runtime> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        // Fuel as well as the deadline: the deadline is wall-clock time and
-        // differs between a live run and its replay; fuel counts the guest's
-        // instructions, so a replay with the recorded budget stops where the
-        // live run stopped. Fuel changes the compiled code: the cache key
-        // (`Engine::precompile_compatibility_hash`, see `crate::cache`)
-        // hashes wasmtime's tunables, which include `consume_fuel`, so code
-        // compiled without it is never loaded (a test in `cache` checks).
-        config.consume_fuel(true);
-        // Off unless needed: host calls are 2-3x cheaper without it.
-        config.concurrency_support(false);
-        let engine = Engine::new(&config)?;
+        let engine = Engine::new(&super::engine_config::engine_config())?;
         let mut linker: Linker<RunState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         super::wasi::add_virtual_monotonic_clock(&mut linker, |s| super::wasi::VirtualClock {
@@ -145,11 +132,27 @@ impl Runtime {
                 "{what} is a core WebAssembly module, not a component; build it for wasm32-wasip2"
             );
         }
-        let (component, source) = self
-            .cache
-            .load(&self.engine, &sha256, bytes)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("{what} is not a valid WebAssembly component"))?;
+        // A shipped runbook's machine code came with the binary: no compile,
+        // no cache. (Should it not load, say after an engine change that
+        // did not rebuild it, the cache path below compiles as before.)
+        let precompiled = crate::embedded::precompiled(&sha256).and_then(|code| {
+            // SAFETY: `code` was produced by this binary's build from the
+            // component whose sha256 matched, with this engine's
+            // configuration (src/sandbox/engine_config.rs); it is part of
+            // the binary, trusted as the binary is. wasmtime refuses code of
+            // another version or configuration.
+            #[allow(unsafe_code)]
+            let component = unsafe { Component::deserialize(&self.engine, code) };
+            component.ok()
+        });
+        let (component, source) = match precompiled {
+            Some(c) => (c, Source::Precompiled),
+            None => self
+                .cache
+                .load(&self.engine, &sha256, bytes)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("{what} is not a valid WebAssembly component"))?,
+        };
         let ty = component.component_type();
         let imports: Vec<String> = ty
             .imports(&self.engine)
