@@ -60,6 +60,7 @@ fn spec(params: BTreeMap<String, String>, replay: Option<Replayer>) -> RunSpec {
         resumes: None,
         signed_by: None,
         world: runbook_host::sandbox::WasiWorld::LEGACY,
+        caller: None,
     }
 }
 

@@ -549,7 +549,7 @@ fn check_run(header: &FleetHeader, target: &Target, journal: &Journal) -> Result
         }
     }
     // The caller's ARN names the account the run acted in.
-    if let (Some(account), Some(caller)) = (&target.account, h.target.get("caller"))
+    if let (Some(account), Some(caller)) = (&target.account, journal.caller())
         && caller.split(':').nth(4) != Some(account.as_str())
     {
         return Err(format!(

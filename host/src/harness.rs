@@ -200,6 +200,7 @@ impl Harness {
                     resumes: None,
                     signed_by: None,
                     world: crate::sandbox::WasiWorld::fresh(),
+                    caller: None,
                 },
             ),
             (None, None) => anyhow::bail!(

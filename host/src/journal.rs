@@ -44,8 +44,20 @@ pub enum Record {
     Result(CallEnd),
     /// A line the runbook logged (or wrote to stdout/stderr).
     Log(LogLine),
+    /// Who the run reached IAM as, when the header could not say yet: STS
+    /// answers while the run reads, and this is recorded before the run's
+    /// first change is sent (else before the footer).
+    Identity(Identity),
     /// The last line.
     Footer(Footer),
+}
+
+/// Who a run reached IAM as.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// The caller's ARN (STS GetCallerIdentity), or `unknown (...)`.
+    pub caller: String,
 }
 
 /// How a run reaches IAM.
@@ -476,7 +488,7 @@ impl JournalWriter {
                     }
                     Record::Result(_) => std::mem::take(&mut self.mutation_open),
                     Record::Footer(_) => true,
-                    Record::Header(_) | Record::Log(_) => false,
+                    Record::Header(_) | Record::Log(_) | Record::Identity(_) => false,
                 };
                 // Lines reach the OS before the call goes on (a killed
                 // process loses nothing); the footer also reaches the disk.
@@ -709,6 +721,12 @@ impl Partial {
         })
     }
 
+    /// Who the run reached IAM as: the header's `target.caller`, or the
+    /// identity recorded during the run; `None` if it stopped before either.
+    pub fn caller(&self) -> Option<&str> {
+        caller_of(&self.header, &self.records)
+    }
+
     /// Verify journal text, footer or not; `path` names it in errors.
     pub fn parse(path: &str, text: &str) -> Result<Partial, JournalError> {
         let mut open_call: Option<u32> = None;
@@ -716,6 +734,8 @@ impl Partial {
         // The mutations that applied, as the call path counts them.
         let mut applied: Vec<u32> = Vec::new();
         let mut fuel_recorded = false;
+        let mut identity_seen = false;
+        let mut header_caller = false;
         let mut next_index = 0u32;
         let chain = parse_chain(path, text, &RUN, |n, record: &Record| {
             match record {
@@ -724,6 +744,7 @@ impl Partial {
                 }
                 Record::Header(h) => {
                     fuel_recorded = h.max_fuel.is_some();
+                    header_caller = h.target.contains_key("caller");
                     if let Some(world) = &h.wasi {
                         world.check()?;
                     }
@@ -758,6 +779,10 @@ impl Partial {
                     }
                 }
                 Record::Log(_) => {}
+                Record::Identity(_) if identity_seen || header_caller => {
+                    return Err("a second record of the caller".into());
+                }
+                Record::Identity(_) => identity_seen = true,
                 Record::Footer(f) => {
                     if let Some(open) = open_call {
                         return Err(format!(
@@ -1042,6 +1067,11 @@ impl Journal {
         Partial::parse(path, text)?.complete(path)
     }
 
+    /// Who the run reached IAM as (see [`Partial::caller`]).
+    pub fn caller(&self) -> Option<&str> {
+        caller_of(&self.header, &self.records)
+    }
+
     /// Each call with its outcome, in order.
     pub fn calls(&self) -> impl Iterator<Item = (&Call, &CallEnd)> {
         let mut pending: Option<&Call> = None;
@@ -1054,6 +1084,16 @@ impl Journal {
             _ => None,
         })
     }
+}
+
+/// The caller a journal records, in its header or in an identity record.
+fn caller_of<'a>(header: &'a Header, records: &'a [Record]) -> Option<&'a str> {
+    header.target.get("caller").map(String::as_str).or_else(|| {
+        records.iter().find_map(|r| match r {
+            Record::Identity(i) => Some(i.caller.as_str()),
+            _ => None,
+        })
+    })
 }
 
 #[cfg(test)]

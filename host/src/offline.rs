@@ -83,6 +83,7 @@ pub fn replay(
             resumes: None,
             signed_by: how.signed_by,
             world: crate::sandbox::WasiWorld::recorded(&journal.header),
+            caller: None,
         },
     )
 }

@@ -37,14 +37,19 @@ fn target_journals(moto: &Moto) -> (tempfile::TempDir, FleetHeader) {
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(0), "{user}: {stdout}\n{stderr}");
     }
-    let first = Journal::read(&journal_path(&dir, 0)).unwrap().header;
+    let first = Journal::read(&journal_path(&dir, 0)).unwrap();
+    let caller = first
+        .caller()
+        .expect("the journal records its caller")
+        .to_owned();
+    let first = first.header;
     let header = FleetHeader {
         format: 0,
         runbook: first.runbook,
         runbook_version: first.runbook_version,
         wasm_sha256: first.wasm_sha256,
         host_version: first.host_version,
-        caller: first.target["caller"].clone(),
+        caller,
         started_at: first.started_at,
         concurrency: 2,
         max_rate: Some(5.0),

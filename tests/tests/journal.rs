@@ -684,3 +684,29 @@ fn a_header_whose_wasi_clock_is_not_a_time_is_refused_not_a_panic() {
         assert_eq!(out.status.code(), Some(7), "{cmd}: {:?}", text(&out));
     }
 }
+
+#[test]
+fn the_caller_is_read_from_the_header_or_one_identity_record_and_never_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity =
+        serde_json::json!({"kind": "identity", "caller": "arn:aws:sts::123456789012:user/ops"});
+    // STS answered while the run read: the caller is in its own record.
+    let mut lines = seed_lines();
+    lines[0]["target"].as_object_mut().unwrap().remove("caller");
+    lines.insert(3, identity.clone());
+    let text = chain(lines.clone());
+    let j = runbook_host::journal::Journal::parse("j", &text).unwrap();
+    assert_eq!(j.caller(), Some("arn:aws:sts::123456789012:user/ops"));
+    // Two, or one beside the header's: refused, naming the line.
+    lines.insert(5, identity.clone());
+    both_reject(
+        &journal(&dir, &chain(lines)),
+        "a second record of the caller",
+    );
+    let mut lines = seed_lines();
+    lines.insert(3, identity);
+    both_reject(
+        &journal(&dir, &chain(lines)),
+        "a second record of the caller",
+    );
+}

@@ -100,6 +100,54 @@ pub struct Live {
     request_ids: RequestIds,
 }
 
+fn caller_of(runtime: &tokio::runtime::Runtime, sts: &aws_sdk_sts::Client) -> String {
+    match runtime.block_on(sts.get_caller_identity().send()) {
+        Ok(out) => out.arn().unwrap_or("unknown").to_owned(),
+        Err(e) => format!(
+            "unknown ({})",
+            e.as_service_error()
+                .and_then(ProvideErrorMetadata::code)
+                .unwrap_or("no answer from STS")
+        ),
+    }
+}
+
+/// The caller's identity: known, or being asked of STS in the background.
+/// Cloning shares the one answer; [`Caller::get`] waits for it once.
+#[derive(Debug, Clone)]
+pub struct Caller(std::sync::Arc<CallerState>);
+
+#[derive(Debug)]
+struct CallerState {
+    pending: std::sync::Mutex<Option<std::thread::JoinHandle<String>>>,
+    known: std::sync::OnceLock<String>,
+}
+
+impl Caller {
+    /// A caller already known.
+    pub fn known(arn: String) -> Caller {
+        let known = std::sync::OnceLock::new();
+        let _ = known.set(arn);
+        Caller(std::sync::Arc::new(CallerState {
+            pending: std::sync::Mutex::new(None),
+            known,
+        }))
+    }
+
+    /// The caller, waiting for STS's answer if it is not in yet.
+    pub fn get(&self) -> String {
+        self.0
+            .known
+            .get_or_init(|| {
+                let handle = self.0.pending.lock().ok().and_then(|mut p| p.take());
+                handle
+                    .and_then(|h| h.join().ok())
+                    .unwrap_or_else(|| "unknown (the STS lookup failed)".to_owned())
+            })
+            .clone()
+    }
+}
+
 /// An SDK interceptor that keeps the request id of every HTTP answer the
 /// client receives. The SDK reads it from the `x-amzn-RequestId` header
 /// only (not from an error's XML body), for answers and errors alike.
@@ -202,14 +250,31 @@ impl Live {
     /// Who the calls are made as (STS GetCallerIdentity, which needs no
     /// permission), for the journal header; the error code if it is unknown.
     pub fn caller(&self) -> String {
-        match self.runtime.block_on(self.sts.get_caller_identity().send()) {
-            Ok(out) => out.arn().unwrap_or("unknown").to_owned(),
-            Err(e) => format!(
-                "unknown ({})",
-                e.as_service_error()
-                    .and_then(ProvideErrorMetadata::code)
-                    .unwrap_or("no answer from STS")
-            ),
+        caller_of(&self.runtime, &self.sts)
+    }
+
+    /// [`Live::caller`], asked on a thread of its own: the run goes on and
+    /// reads while STS answers, and the journal records the caller before
+    /// the run's first change (see [`Caller`]).
+    pub fn caller_in_background(&self) -> Caller {
+        let sts = self.sts.clone();
+        let handle = std::thread::Builder::new()
+            .name("runbook-caller".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => caller_of(&runtime, &sts),
+                    Err(e) => format!("unknown (no runtime for STS: {e})"),
+                }
+            });
+        match handle {
+            Ok(h) => Caller(std::sync::Arc::new(CallerState {
+                pending: std::sync::Mutex::new(Some(h)),
+                known: std::sync::OnceLock::new(),
+            })),
+            Err(e) => Caller::known(format!("unknown (no thread for STS: {e})")),
         }
     }
 

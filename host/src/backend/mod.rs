@@ -12,7 +12,7 @@ pub(crate) mod live;
 use std::time::Instant;
 
 pub use dry_run::DryRun;
-pub use live::{AssumeRole, Live, LiveOptions, RateLimiter};
+pub use live::{AssumeRole, Caller, Live, LiveOptions, RateLimiter};
 
 use crate::bindings::{IamError, ServiceError};
 use crate::journal::{CallOutcome, RunOutcome};

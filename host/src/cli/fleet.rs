@@ -469,6 +469,7 @@ impl Fleet<'_> {
             resumes: None,
             signed_by: self.signed_by.clone(),
             world: runbook_host::sandbox::WasiWorld::fresh(),
+            caller: None,
         }
     }
 

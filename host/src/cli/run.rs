@@ -339,8 +339,10 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
             assume_role: None,
         };
         std::thread::spawn(move || {
+            // STS is asked in the background: the run does not wait for
+            // it before its first read (see `Caller`).
             let connected = Live::connect(&options).map(|live| {
-                let caller = live.caller();
+                let caller = live.caller_in_background();
                 (live, caller)
             });
             (options, connected)
@@ -478,7 +480,10 @@ pub(super) fn operator_policy(args: &RunArgs) -> Option<OperatorPolicy> {
 }
 
 /// AWS set up in the background: the options used, and the client and caller.
-type EarlyLive = std::thread::JoinHandle<(LiveOptions, std::io::Result<(Live, String)>)>;
+type EarlyLive = std::thread::JoinHandle<(
+    LiveOptions,
+    std::io::Result<(Live, runbook_host::backend::Caller)>,
+)>;
 
 /// Run, then sign the journal if asked: the key is read (and its
 /// passphrase asked for) before anything runs.
@@ -716,11 +721,19 @@ fn run_to_journal(
         }
         _ => {
             let live = connect()?;
-            let caller = live.caller();
+            let caller = live.caller_in_background();
             (live, caller)
         }
     };
-    target.insert("caller".to_owned(), caller);
+    // A resume compares callers before anything runs, so it waits for STS
+    // and the header says who; otherwise the journal records the caller
+    // once STS answers, before the first change.
+    let caller = if args.resume.is_some() {
+        target.insert("caller".to_owned(), caller.get());
+        None
+    } else {
+        Some(caller)
+    };
 
     // A resumed run: the journal it continues, checked before anything runs.
     let resume = match &args.resume {
@@ -801,6 +814,7 @@ fn run_to_journal(
                 resumes: resumes.clone(),
                 signed_by: signed_by.clone(),
                 world,
+                caller: caller.clone(),
             },
         )?;
         if !matches!(plan.outcome, RunOutcome::Succeeded { .. }) {
@@ -873,6 +887,7 @@ fn run_to_journal(
             resumes,
             signed_by,
             world,
+            caller,
         },
     )?;
     let code = print_report(&report, mode, &target_id, finished);
@@ -988,10 +1003,16 @@ fn resumable_one(
             h.mode.name()
         )));
     }
+    // The caller is in the header's target, or (when STS answered while the
+    // run read) in the journal's identity record.
     for key in ["endpoint", "caller"] {
-        let (then, now) = (h.target.get(key), target.get(key));
+        let then = match key {
+            "caller" => journal.caller(),
+            _ => h.target.get(key).map(String::as_str),
+        };
+        let now = target.get(key).map(String::as_str);
         if then != now {
-            let say = |v: Option<&String>| v.map_or("none".to_owned(), Clone::clone);
+            let say = |v: Option<&str>| v.map_or("none".to_owned(), str::to_owned);
             return Err(usage(format!(
                 "the journal's run reached IAM with {key} {}, this one with {}: resume against the same account as the same caller",
                 say(then),

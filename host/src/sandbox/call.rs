@@ -57,6 +57,9 @@ pub struct RunState {
     pub(super) table: ResourceTable,
     /// The run's virtual time (WASI clocks; recorded waits move it).
     pub(super) time: std::sync::Arc<super::wasi::VirtualTime>,
+    /// Who the run reaches IAM as, while STS answers in the background; taken
+    /// (and journaled) before the first change, or at the footer.
+    pub(super) caller: Option<crate::backend::Caller>,
     pub(super) limits: StoreLimits,
     pub(super) grant: Grant,
     pub(super) observed: Observed,
@@ -88,6 +91,18 @@ impl WasiView for RunState {
 }
 
 impl RunState {
+    /// Journal who the run reaches IAM as, if STS was still being asked when
+    /// the header was written (waiting for its answer now); once.
+    pub(super) fn record_caller(&mut self) -> std::io::Result<()> {
+        let Some(caller) = self.caller.take() else {
+            return Ok(());
+        };
+        self.journal
+            .append(Record::Identity(crate::journal::Identity {
+                caller: caller.get(),
+            }))
+    }
+
     /// The one path of every IAM and clock import.
     pub(crate) fn call<T: FromResponse>(
         &mut self,
@@ -108,6 +123,10 @@ impl RunState {
                 self.sandbox.max_arg_bytes
             ))
             .into());
+        }
+        // Who makes a change is journaled before the change's intent.
+        if request.is_mutation() {
+            self.record_caller().map_err(Abort::Journal)?;
         }
         let index = self.calls;
         self.calls += 1;

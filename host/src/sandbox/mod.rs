@@ -72,6 +72,10 @@ pub struct RunSpec {
     /// The seed and clock start of the runbook's WASI: fresh for a live run,
     /// the recorded one for a replay or a resume (recorded in the header).
     pub world: WasiWorld,
+    /// Who the run reaches IAM as, if STS is still being asked (the header's
+    /// `target` has no `caller` then): recorded in the journal before the
+    /// run's first change, else before the footer.
+    pub caller: Option<crate::backend::Caller>,
 }
 
 /// What a run did.
@@ -159,6 +163,7 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
             wasi,
             table: wasi_handles(),
             time,
+            caller: spec.caller,
             limits,
             grant,
             observed: Observed::default(),
@@ -263,13 +268,20 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         }
         _ => (outcome, exit_code),
     };
-    let footer = state.journal.append(Record::Footer(Footer {
-        outcome: outcome.clone(),
-        calls: state.calls,
-        finished_at: now_rfc3339(),
-        fuel_used,
-        applied: Some(std::mem::take(&mut state.applied)),
-    }));
+    // The caller, if STS's answer was not needed earlier (no change was
+    // sent); a journal that cannot take it gets no footer either.
+    let footer = state
+        .record_caller()
+        .map_err(|e| std::io::Error::other(format!("{e:#}")))
+        .and_then(|()| {
+            state.journal.append(Record::Footer(Footer {
+                outcome: outcome.clone(),
+                calls: state.calls,
+                finished_at: now_rfc3339(),
+                fuel_used,
+                applied: Some(std::mem::take(&mut state.applied)),
+            }))
+        });
     if let Err(e) = footer {
         // The journal is incomplete: the operator still learns how the run
         // ended and what it changed.
