@@ -312,3 +312,45 @@ fn show_cloudtrail_prints_a_lookup_per_change_sent() {
         insta::assert_snapshot!("show_cloudtrail", stdout);
     });
 }
+
+#[test]
+fn the_caller_is_asked_of_sts_once_per_access_key_and_remembered_privately() {
+    use crate::support::proxy::{Fault, Proxy, Rule};
+    let moto = Moto::start();
+    moto.user_with_virtual("u1", "u1");
+    moto.user_with_virtual("u2", "u2");
+    let proxy = Proxy::start(&moto);
+    let state = tempfile::tempdir().unwrap();
+    let run = |user: &str| {
+        let journal = state.path().join(format!("{user}.jsonl"));
+        let out = crate::support::runbook()
+            .env("RUNBOOK_STATE_DIR", state.path())
+            .args(["run", "mfa-recovery", "--user", user, "--yes"])
+            .args(["--endpoint-url", &proxy.url, "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        Journal::read(&journal).unwrap()
+    };
+    let first = run("u1");
+    assert_eq!(first.caller(), Some("arn:aws:sts::123456789012:user/moto"));
+    assert_eq!(proxy.applied("GetCallerIdentity"), 1, "{}", proxy.log());
+    // Now STS refuses: the second run knows its caller all the same, from
+    // the first run's answer for the same access key at the same endpoint.
+    let deny = proxy.add(Rule::on("GetCallerIdentity", Fault::access_denied()).always());
+    let second = run("u2");
+    assert_eq!(second.caller(), Some("arn:aws:sts::123456789012:user/moto"));
+    assert_eq!(proxy.fired(deny), 0, "not asked again: {}", proxy.log());
+    // Kept private: the directory is the user's alone, and holds no secret.
+    let dir = state.path().join("callers");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o077,
+        0
+    );
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        assert_eq!(text, "arn:aws:sts::123456789012:user/moto");
+    }
+}

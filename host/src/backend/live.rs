@@ -98,6 +98,77 @@ pub struct Live {
     organizations: aws_sdk_organizations::Client,
     /// The request ids of the answers to the call in flight.
     request_ids: RequestIds,
+    /// Where the calls go (`--endpoint-url`), and with whose credentials: what
+    /// the remembered caller is keyed by.
+    endpoint: Option<String>,
+    credentials: Option<aws_sdk_iam::config::SharedCredentialsProvider>,
+}
+
+impl Live {
+    /// What the remembered caller is keyed by: the sha256 of the endpoint
+    /// and the access key id (resolved now; the SDK caches it for the calls).
+    fn identity_key(&self) -> Option<String> {
+        use aws_sdk_iam::config::ProvideCredentials;
+        let provider = self.credentials.as_ref()?;
+        let credentials = self.runtime.block_on(provider.provide_credentials()).ok()?;
+        let mut h = <sha2::Sha256 as sha2::Digest>::new();
+        sha2::Digest::update(&mut h, self.endpoint.as_deref().unwrap_or("aws").as_bytes());
+        sha2::Digest::update(&mut h, b"\0");
+        sha2::Digest::update(&mut h, credentials.access_key_id().as_bytes());
+        Some(hex::encode(sha2::Digest::finalize(h)))
+    }
+}
+
+/// Where remembered callers are kept: `STATE_DIR/callers/KEY`.
+fn caller_file(key: &str) -> std::path::PathBuf {
+    crate::pins::state_dir().join("callers").join(key)
+}
+
+/// The caller remembered for `key`, if its file is this user's alone and
+/// holds one ARN.
+fn remembered_caller(key: &str) -> Option<String> {
+    let path = caller_file(key);
+    if !crate::cache::private_dir(path.parent()?) {
+        return None;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+    );
+    let file = options.open(&path).ok()?;
+    if !file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && crate::cache::owned_privately(&m))
+    {
+        return None;
+    }
+    let mut arn = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, 2048), &mut arn).ok()?;
+    let arn = arn.trim_end();
+    (arn.starts_with("arn:") && arn.chars().all(|c| c.is_ascii_graphic())).then(|| arn.to_owned())
+}
+
+/// Remember `arn` as the caller for `key` (best effort: a failure costs one
+/// STS call next time).
+fn remember_caller(key: &str, arn: &str) {
+    let path = caller_file(key);
+    let Some(dir) = path.parent() else { return };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    if builder.create(dir).is_err() || !crate::cache::private_dir(dir) {
+        return;
+    }
+    let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) else {
+        return;
+    };
+    if std::io::Write::write_all(&mut tmp, arn.as_bytes()).is_ok() {
+        let _ = tmp.persist(&path);
+    }
 }
 
 fn caller_of(runtime: &tokio::runtime::Runtime, sts: &aws_sdk_sts::Client) -> String {
@@ -242,6 +313,8 @@ impl Live {
             client: Client::from_conf(iam),
             sts: aws_sdk_sts::Client::new(&config),
             organizations: aws_sdk_organizations::Client::new(&config),
+            credentials: config.credentials_provider(),
+            endpoint: options.endpoint_url.clone(),
             runtime,
             request_ids,
         })
@@ -256,18 +329,33 @@ impl Live {
     /// [`Live::caller`], asked on a thread of its own: the run goes on and
     /// reads while STS answers, and the journal records the caller before
     /// the run's first change (see [`Caller`]).
+    ///
+    /// An access key id names one principal for its whole life, so the answer
+    /// is remembered (in the state directory, private to the user, keyed by
+    /// the sha256 of the endpoint and the key id, never the secret): a later
+    /// run with the same credentials knows its caller without asking STS.
     pub fn caller_in_background(&self) -> Caller {
+        let key = self.identity_key();
+        if let Some(arn) = key.as_deref().and_then(remembered_caller) {
+            return Caller::known(arn);
+        }
         let sts = self.sts.clone();
         let handle = std::thread::Builder::new()
             .name("runbook-caller".into())
             .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
+                let arn = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                 {
                     Ok(runtime) => caller_of(&runtime, &sts),
                     Err(e) => format!("unknown (no runtime for STS: {e})"),
+                };
+                if let Some(key) = key
+                    && arn.starts_with("arn:")
+                {
+                    remember_caller(&key, &arn);
                 }
+                arn
             });
         match handle {
             Ok(h) => Caller(std::sync::Arc::new(CallerState {
