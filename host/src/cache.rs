@@ -112,7 +112,7 @@ fn sum_path(path: &Path) -> PathBuf {
 
 /// Open `path` without following a link, and only if the opened file is a
 /// regular file owned by this user and writable by no one else.
-fn open_private(path: &Path) -> Option<std::fs::File> {
+pub(crate) fn open_private(path: &Path) -> Option<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]

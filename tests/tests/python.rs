@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use runbook_host::harness::Harness;
 use runbook_host::journal::{CallOutcome, Journal, RunOutcome};
+
+use crate::support::attack::{Attack, USERS, denied, trapped};
 use runbook_host::transcript;
 
 use crate::support::moto::{Moto, arn};
@@ -177,29 +179,11 @@ fn a_python_runbook_has_the_same_policy_and_manifest_as_its_rust_twin() {
     assert!(stdout.contains("mfa-recovery 0.1.0"), "{stdout}");
 }
 
-struct Attack {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    journal: Journal,
-    /// The journal's text.
-    raw: String,
-    /// Where the journal is.
-    path: PathBuf,
-    elapsed: Duration,
-    _dir: tempfile::TempDir,
-}
-
 /// Run Python test runbook `name` for mfa-test with `--yes` and `extra`
 /// flags against a moto with the seed world (mfa-test, bystander alice, an
-/// orphan device).
+/// orphan device). It is built and compiled first (once per test run,
+/// cached), so the time measured is the run's.
 fn attack(moto: &Moto, name: &str, extra: &[&str]) -> Attack {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("run.jsonl");
-    let mut flags = vec!["--yes"];
-    flags.extend_from_slice(extra);
-    // Built and compiled first (once per test run, cached), so the time
-    // measured is the run's.
     let prepared = run(&["inspect", &py_test(name)]);
     assert_eq!(
         prepared.status.code(),
@@ -207,44 +191,8 @@ fn attack(moto: &Moto, name: &str, extra: &[&str]) -> Attack {
         "{name}: {:?}",
         text(&prepared)
     );
-    let started = Instant::now();
-    let out = run_against(moto, &py_test(name), "mfa-test", &journal, &flags);
-    let elapsed = started.elapsed();
-    let (stdout, stderr) = text(&out);
-    let raw = std::fs::read_to_string(&journal).unwrap_or_default();
-    let path = journal;
-    let journal = Journal::read(&path)
-        .unwrap_or_else(|e| panic!("{name}: journal invalid: {e}\n{stdout}{stderr}"));
-    Attack {
-        code: out.status.code(),
-        stdout,
-        stderr,
-        journal,
-        raw,
-        path,
-        elapsed,
-        _dir: dir,
-    }
+    crate::support::attack::attack(moto, &py_test(name), extra)
 }
-
-fn denied(j: &Journal) -> Vec<&'static str> {
-    j.calls()
-        .filter(|(_, e)| matches!(e.outcome, CallOutcome::Denied { .. }))
-        .map(|(c, _)| c.request.op())
-        .collect()
-}
-
-/// Exit 4 (a trap or limit), said on stdout and in the footer.
-fn trapped(a: &Attack, needle: &str) {
-    assert_eq!(a.code, Some(4), "{}{}", a.stdout, a.stderr);
-    assert!(a.stdout.contains(needle), "{}", a.stdout);
-    match &a.journal.footer.outcome {
-        RunOutcome::Trapped { reason } => assert!(reason.contains(needle), "{reason}"),
-        other => panic!("footer {other:?}"),
-    }
-}
-
-const USERS: &[&str] = &["mfa-test", "alice"];
 
 #[test]
 fn python_an_undeclared_action_is_denied_and_journaled() {
@@ -258,7 +206,7 @@ fn python_an_undeclared_action_is_denied_and_journaled() {
         "{}",
         a.stdout
     );
-    assert_eq!(denied(&a.journal), ["get-user"]);
+    assert_eq!(denied(a.journal()), ["get-user"]);
 }
 
 #[test]
@@ -271,7 +219,7 @@ fn python_another_users_device_stays_active_and_the_denial_reveals_nothing() {
     assert_eq!(moto.devices_of("alice"), vec![arn("alice")]);
     assert_eq!(moto.state(USERS), before);
     assert_eq!(
-        denied(&a.journal),
+        denied(a.journal()),
         ["list-mfa-devices", "deactivate-mfa-device"]
     );
     assert!(
@@ -291,7 +239,7 @@ fn python_an_unrelated_unassigned_device_cannot_be_deleted() {
     let a = attack(&moto, "py-hostile-delete-orphan", &[]);
     assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
     assert_eq!(moto.state(USERS), before, "the orphan survives");
-    assert_eq!(denied(&a.journal), ["delete-virtual-mfa-device"]);
+    assert_eq!(denied(a.journal()), ["delete-virtual-mfa-device"]);
 }
 
 #[test]
@@ -311,7 +259,7 @@ fn python_an_endless_loop_stops_at_the_deadline_and_at_the_fuel_budget() {
         &a,
         "used up its fuel, 1000000000 units of work (--max-fuel)",
     );
-    assert_eq!(a.journal.footer.fuel_used, Some(1_000_000_000));
+    assert_eq!(a.journal().footer.fuel_used, Some(1_000_000_000));
 }
 
 #[test]
@@ -417,9 +365,9 @@ fn python_clocks_are_virtual_randomness_is_seeded_and_both_replay_exactly() {
         "an hour's WASI wait did not block: {:?}",
         first.elapsed
     );
-    let seen = reported(&first.journal.footer.outcome);
+    let seen = reported(&first.journal().footer.outcome);
     let world = first
-        .journal
+        .journal()
         .header
         .wasi
         .expect("the header records the world");
@@ -443,9 +391,9 @@ fn python_clocks_are_virtual_randomness_is_seeded_and_both_replay_exactly() {
 
     // Another run has another seed, and so other random numbers.
     let second = attack(&moto, "py-clock-random", &[]);
-    let again = reported(&second.journal.footer.outcome);
+    let again = reported(&second.journal().footer.outcome);
     assert_ne!(
-        second.journal.header.wasi.unwrap().random_seed,
+        second.journal().header.wasi.unwrap().random_seed,
         world.random_seed
     );
     assert_ne!(again["urandom"], seen["urandom"]);

@@ -8,63 +8,14 @@ use std::time::{Duration, Instant};
 
 use runbook_host::journal::{CallOutcome, Journal, RunOutcome};
 
+use crate::support::attack::{Attack, USERS, denied, trapped};
 use crate::support::moto::{Moto, arn};
 use crate::support::scenarios::seed_world;
 use crate::support::{run, run_against, runbook_spec, text};
 
-struct Attack {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    journal: Option<Journal>,
-    elapsed: Duration,
-}
-
-/// Run test runbook `name` with `--user mfa-test --yes` and `extra` flags.
+/// Run test runbook `name` with `--yes` and `extra` flags.
 fn attack(moto: &Moto, name: &str, extra: &[&str]) -> Attack {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("run.jsonl");
-    let mut flags = vec!["--yes"];
-    flags.extend_from_slice(extra);
-    let started = Instant::now();
-    let out = run_against(moto, &runbook_spec(name), "mfa-test", &journal, &flags);
-    let elapsed = started.elapsed();
-    let (stdout, stderr) = text(&out);
-    let journal = journal.exists().then(|| {
-        Journal::read(&journal).unwrap_or_else(|e| panic!("{name}: journal invalid: {e}"))
-    });
-    Attack {
-        code: out.status.code(),
-        stdout,
-        stderr,
-        journal,
-        elapsed,
-    }
-}
-
-const USERS: &[&str] = &["mfa-test", "alice"];
-
-fn denied(j: &Journal) -> Vec<&'static str> {
-    j.calls()
-        .filter(|(_, e)| matches!(e.outcome, CallOutcome::Denied { .. }))
-        .map(|(c, _)| c.request.op())
-        .collect()
-}
-
-fn trapped(a: &Attack, needle: &str) {
-    assert_eq!(
-        a.code,
-        Some(4),
-        "exit 4 is a trap or limit: {}{}",
-        a.stdout,
-        a.stderr
-    );
-    assert!(a.stdout.contains(needle), "{}", a.stdout);
-    let j = a.journal.as_ref().expect("a journal");
-    match &j.footer.outcome {
-        RunOutcome::Trapped { reason } => assert!(reason.contains(needle), "{reason}"),
-        other => panic!("footer {other:?}"),
-    }
+    crate::support::attack::attack(moto, &runbook_spec(name), extra)
 }
 
 #[test]

@@ -131,20 +131,7 @@ fn remembered_caller(key: &str) -> Option<String> {
     if !crate::cache::private_dir(path.parent()?) {
         return None;
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(
-        &mut options,
-        rustix::fs::OFlags::NOFOLLOW.bits() as i32,
-    );
-    let file = options.open(&path).ok()?;
-    if !file
-        .metadata()
-        .is_ok_and(|m| m.is_file() && crate::cache::owned_privately(&m))
-    {
-        return None;
-    }
+    let file = crate::cache::open_private(&path)?;
     let mut arn = String::new();
     std::io::Read::read_to_string(&mut std::io::Read::take(file, 2048), &mut arn).ok()?;
     let arn = arn.trim_end();

@@ -46,8 +46,16 @@ pub fn main(args: NewArgs) -> anyhow::Result<u8> {
         ));
         return Ok(exit::USAGE);
     }
+    let dir = args.dir.join(&args.name);
+    if dir.exists() {
+        super::out::error(format_args!(
+            "{} exists already: choose another name or --dir",
+            printable_path(&dir)
+        ));
+        return Ok(exit::USAGE);
+    }
     if args.lang == Lang::Python {
-        return python(&args);
+        return python(&args, &dir);
     }
     let checkout = std::fs::canonicalize(CHECKOUT)
         .ok()
@@ -57,14 +65,6 @@ pub fn main(args: NewArgs) -> anyhow::Result<u8> {
             "this runbook binary was built from {CHECKOUT}, which no longer holds sdk/: build runbook from a checkout of the project to create runbooks"
         );
     };
-    let dir = args.dir.join(&args.name);
-    if dir.exists() {
-        super::out::error(format_args!(
-            "{} exists already: choose another name or --dir",
-            printable_path(&dir)
-        ));
-        return Ok(exit::USAGE);
-    }
     let name = &args.name;
     let sdk = checkout.join("sdk");
     let host = checkout.join("host");
@@ -202,15 +202,7 @@ resource = "user/{{user}}"
 
 /// A Python runbook: runbook.toml and app.py. The sdk comes with the
 /// binary (staged into each build), so it needs no checkout.
-fn python(args: &NewArgs) -> anyhow::Result<u8> {
-    let dir = args.dir.join(&args.name);
-    if dir.exists() {
-        super::out::error(format_args!(
-            "{} exists already: choose another name or --dir",
-            printable_path(&dir)
-        ));
-        return Ok(exit::USAGE);
-    }
+fn python(args: &NewArgs, dir: &std::path::Path) -> anyhow::Result<u8> {
     let files = [
         ("runbook.toml", manifest(&args.name)),
         (
@@ -240,7 +232,7 @@ def run(params: Params) -> Outcome:
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", printable_path(&args.dir)))?;
     // Not create_dir_all: a directory made meanwhile is not written into.
-    std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", printable_path(&dir)))?;
+    std::fs::create_dir(dir).with_context(|| format!("cannot create {}", printable_path(dir)))?;
     for (file, content) in files {
         let path = dir.join(file);
         std::fs::write(&path, content)
@@ -248,8 +240,8 @@ def run(params: Params) -> Outcome:
     }
     outln!(
         "created Python runbook {}: edit runbook.toml and app.py, then `runbook run {} --user U --dry-run` (the first build installs componentize-py {} into its target/)",
-        printable_path(&dir),
-        printable_path(&dir),
+        printable_path(dir),
+        printable_path(dir),
         runbook_host::python::COMPONENTIZE_PY
     );
     Ok(exit::SUCCESS)

@@ -2,6 +2,7 @@
 //! moto IAM server on a free loopback port, started per test and killed after,
 //! and a fault-injecting proxy to put in front of it.
 
+pub mod attack;
 pub mod moto;
 pub mod proxy;
 pub mod scenarios;
