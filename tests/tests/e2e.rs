@@ -354,3 +354,47 @@ fn the_caller_is_asked_of_sts_once_per_access_key_and_remembered_privately() {
         assert_eq!(text, "arn:aws:sts::123456789012:user/moto");
     }
 }
+
+#[test]
+fn a_stalled_sts_costs_a_run_no_more_than_its_deadline() {
+    use crate::support::proxy::{Fault, Forward, Proxy, Rule};
+    let moto = Moto::start();
+    moto.user_with_virtual("mfa-test", "mfa-test");
+    let proxy = Proxy::start(&moto);
+    // STS holds its answer a minute: the caller is waited for before the
+    // first change, within the run's deadline, not the SDK's timeout.
+    proxy.add(
+        Rule::on(
+            "GetCallerIdentity",
+            Fault::Stall {
+                duration: std::time::Duration::from_secs(60),
+                forward: Forward::Before,
+            },
+        )
+        .always(),
+    );
+    let state = tempfile::tempdir().unwrap();
+    let journal = state.path().join("run.jsonl");
+    let started = std::time::Instant::now();
+    let out = crate::support::runbook()
+        .env("RUNBOOK_STATE_DIR", state.path())
+        .args(["run", "mfa-recovery", "--user", "mfa-test", "--yes"])
+        .args(["--deadline", "3", "--endpoint-url", &proxy.url, "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_secs(20),
+        "took {elapsed:?}: {:?}",
+        text(&out)
+    );
+    let j = Journal::read(&journal).unwrap();
+    assert_eq!(
+        j.caller(),
+        Some("unknown (STS did not answer before the run's deadline)")
+    );
+    // Past the deadline, nothing was changed.
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    assert_eq!(mutations_sent(&j), 0);
+}

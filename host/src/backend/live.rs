@@ -171,13 +171,13 @@ fn caller_of(runtime: &tokio::runtime::Runtime, sts: &aws_sdk_sts::Client) -> St
 }
 
 /// The caller's identity: known, or being asked of STS in the background.
-/// Cloning shares the one answer; [`Caller::get`] waits for it once.
+/// Cloning shares the one answer; [`Caller::get_until`] waits for it once.
 #[derive(Debug, Clone)]
 pub struct Caller(std::sync::Arc<CallerState>);
 
 #[derive(Debug)]
 struct CallerState {
-    pending: std::sync::Mutex<Option<std::thread::JoinHandle<String>>>,
+    pending: std::sync::Mutex<Option<std::sync::mpsc::Receiver<String>>>,
     known: std::sync::OnceLock<String>,
 }
 
@@ -194,13 +194,35 @@ impl Caller {
 
     /// The caller, waiting for STS's answer if it is not in yet.
     pub fn get(&self) -> String {
+        self.get_until(None)
+    }
+
+    /// [`Caller::get`], waiting at most until `deadline` (a run's): a wait
+    /// inside a run counts against its deadline like any call, and an STS
+    /// that has not answered by then leaves the caller unknown.
+    pub fn get_until(&self, deadline: Option<std::time::Instant>) -> String {
+        use std::sync::mpsc::RecvTimeoutError;
         self.0
             .known
             .get_or_init(|| {
-                let handle = self.0.pending.lock().ok().and_then(|mut p| p.take());
-                handle
-                    .and_then(|h| h.join().ok())
-                    .unwrap_or_else(|| "unknown (the STS lookup failed)".to_owned())
+                let Some(answer) = self.0.pending.lock().ok().and_then(|mut p| p.take()) else {
+                    return "unknown (the STS lookup failed)".to_owned();
+                };
+                let got = match deadline {
+                    None => answer.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    Some(d) => {
+                        answer.recv_timeout(d.saturating_duration_since(std::time::Instant::now()))
+                    }
+                };
+                match got {
+                    Ok(arn) => arn,
+                    Err(RecvTimeoutError::Timeout) => {
+                        "unknown (STS did not answer before the run's deadline)".to_owned()
+                    }
+                    Err(RecvTimeoutError::Disconnected) => {
+                        "unknown (the STS lookup failed)".to_owned()
+                    }
+                }
             })
             .clone()
     }
@@ -327,7 +349,8 @@ impl Live {
             return Caller::known(arn);
         }
         let sts = self.sts.clone();
-        let handle = std::thread::Builder::new()
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
             .name("runbook-caller".into())
             .spawn(move || {
                 let arn = match tokio::runtime::Builder::new_current_thread()
@@ -342,11 +365,11 @@ impl Live {
                 {
                     remember_caller(&key, &arn);
                 }
-                arn
+                let _ = tx.send(arn);
             });
-        match handle {
-            Ok(h) => Caller(std::sync::Arc::new(CallerState {
-                pending: std::sync::Mutex::new(Some(h)),
+        match spawned {
+            Ok(_) => Caller(std::sync::Arc::new(CallerState {
+                pending: std::sync::Mutex::new(Some(rx)),
                 known: std::sync::OnceLock::new(),
             })),
             Err(e) => Caller::known(format!("unknown (no thread for STS: {e})")),

@@ -99,7 +99,7 @@ impl RunState {
         };
         self.journal
             .append(Record::Identity(crate::journal::Identity {
-                caller: caller.get(),
+                caller: caller.get_until(Some(self.deadline)),
             }))
     }
 
