@@ -64,6 +64,24 @@ fn spec(params: BTreeMap<String, String>, replay: Option<Replayer>) -> RunSpec {
     }
 }
 
+/// A run of `bench-calls` making `n` calls (up to 20,000: past the default
+/// limit of 1,000).
+fn calls_spec(n: u64) -> RunSpec {
+    RunSpec {
+        limits: Limits {
+            max_calls: 20_000,
+            ..Limits::default()
+        },
+        ..spec(
+            BTreeMap::from([
+                ("user".to_owned(), "mfa-test".to_owned()),
+                ("calls".to_owned(), n.to_string()),
+            ]),
+            None,
+        )
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let project = project();
     let rt = Runtime::with_cache(Cache::disabled()).unwrap();
@@ -102,23 +120,8 @@ fn benches(c: &mut Criterion) {
             group.sample_size(10);
         }
         group.bench_function(n.to_string(), |b| {
-            let params = BTreeMap::from([
-                ("user".to_owned(), "mfa-test".to_owned()),
-                ("calls".to_owned(), n.to_string()),
-            ]);
             b.iter(|| {
-                let report = sandbox::run(
-                    &rt,
-                    &calls,
-                    RunSpec {
-                        limits: Limits {
-                            max_calls: 20_000,
-                            ..Limits::default()
-                        },
-                        ..spec(params.clone(), None)
-                    },
-                )
-                .unwrap();
+                let report = sandbox::run(&rt, &calls, calls_spec(n)).unwrap();
                 assert_eq!(report.exit_code, 0);
             })
         });
@@ -126,24 +129,7 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     // A journal of 10,000 calls, verified from text.
-    let report = sandbox::run(
-        &rt,
-        &calls,
-        RunSpec {
-            limits: Limits {
-                max_calls: 20_000,
-                ..Limits::default()
-            },
-            ..spec(
-                BTreeMap::from([
-                    ("user".to_owned(), "mfa-test".to_owned()),
-                    ("calls".to_owned(), "10000".to_owned()),
-                ]),
-                None,
-            )
-        },
-    )
-    .unwrap();
+    let report = sandbox::run(&rt, &calls, calls_spec(10_000)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.jsonl");
     let mut w = JournalWriter::create(&path).unwrap();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use runbook_host::harness::Harness;
 use runbook_host::journal::{CallOutcome, Journal, RunOutcome};
 
-use crate::support::attack::{Attack, USERS, denied, trapped};
+use crate::support::attack::{Attack, USERS, contained, trapped};
 use runbook_host::transcript;
 
 use crate::support::moto::{Moto, arn};
@@ -199,14 +199,7 @@ fn python_an_undeclared_action_is_denied_and_journaled() {
     let moto = Moto::start();
     seed_world(&moto);
     let a = attack(&moto, "py-hostile-undeclared", &[]);
-    assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
-    assert!(
-        a.stdout
-            .contains("access denied: the runbook's grant does not allow iam:GetUser"),
-        "{}",
-        a.stdout
-    );
-    assert_eq!(denied(a.journal()), ["get-user"]);
+    contained::undeclared_action(&a);
 }
 
 #[test]
@@ -215,20 +208,7 @@ fn python_another_users_device_stays_active_and_the_denial_reveals_nothing() {
     seed_world(&moto);
     let before = moto.state(USERS);
     let a = attack(&moto, "py-hostile-other-user", &[]);
-    assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
-    assert_eq!(moto.devices_of("alice"), vec![arn("alice")]);
-    assert_eq!(moto.state(USERS), before);
-    assert_eq!(
-        denied(a.journal()),
-        ["list-mfa-devices", "deactivate-mfa-device"]
-    );
-    assert!(
-        a.stdout
-            .contains("access denied: the runbook's grant does not allow iam:DeactivateMFADevice on the requested resource"),
-        "{}",
-        a.stdout
-    );
-    assert!(!a.stdout.contains("cannot be found"), "{}", a.stdout);
+    contained::other_user(&moto, &before, &a);
 }
 
 #[test]
@@ -237,9 +217,7 @@ fn python_an_unrelated_unassigned_device_cannot_be_deleted() {
     seed_world(&moto);
     let before = moto.state(USERS);
     let a = attack(&moto, "py-hostile-delete-orphan", &[]);
-    assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
-    assert_eq!(moto.state(USERS), before, "the orphan survives");
-    assert_eq!(denied(a.journal()), ["delete-virtual-mfa-device"]);
+    contained::orphan(&moto, &before, &a);
 }
 
 #[test]

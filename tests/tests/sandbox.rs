@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use runbook_host::journal::{CallOutcome, Journal, RunOutcome};
 
-use crate::support::attack::{Attack, USERS, denied, trapped};
+use crate::support::attack::{Attack, USERS, contained, denied, trapped};
 use crate::support::moto::{Moto, arn};
 use crate::support::scenarios::seed_world;
 use crate::support::{run, run_against, runbook_spec, text};
@@ -23,15 +23,8 @@ fn an_undeclared_action_is_denied_and_journaled() {
     let moto = Moto::start();
     seed_world(&moto);
     let a = attack(&moto, "hostile-undeclared", &[]);
-    assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
-    assert!(
-        a.stdout
-            .contains("access denied: the runbook's grant does not allow iam:GetUser"),
-        "{}",
-        a.stdout
-    );
-    let j = a.journal.unwrap();
-    assert_eq!(denied(&j), ["get-user"]);
+    contained::undeclared_action(&a);
+    let j = a.journal();
     assert!(
         j.header
             .grant
@@ -47,24 +40,7 @@ fn another_users_device_stays_active_and_the_denial_reveals_nothing() {
     seed_world(&moto);
     let before = moto.state(USERS);
     let a = attack(&moto, "hostile-other-user", &[]);
-    assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
-    assert_eq!(
-        moto.devices_of("alice"),
-        vec![arn("alice")],
-        "alice keeps her device"
-    );
-    assert_eq!(moto.state(USERS), before);
-    let j = a.journal.unwrap();
-    assert_eq!(denied(&j), ["list-mfa-devices", "deactivate-mfa-device"]);
-    // The runbook cannot tell whether alice exists: the same words as for
-    // any resource outside the grant.
-    assert!(
-        a.stdout
-            .contains("access denied: the runbook's grant does not allow iam:DeactivateMFADevice on the requested resource"),
-        "{}",
-        a.stdout
-    );
-    assert!(!a.stdout.contains("cannot be found"), "{}", a.stdout);
+    contained::other_user(&moto, &before, &a);
 }
 
 #[test]
@@ -73,9 +49,7 @@ fn an_unrelated_unassigned_device_cannot_be_deleted() {
     seed_world(&moto);
     let before = moto.state(USERS);
     let a = attack(&moto, "hostile-delete-orphan", &[]);
-    assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
-    assert_eq!(moto.state(USERS), before, "the orphan survives");
-    assert_eq!(denied(&a.journal.unwrap()), ["delete-virtual-mfa-device"]);
+    contained::orphan(&moto, &before, &a);
 }
 
 #[test]

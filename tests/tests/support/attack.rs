@@ -86,3 +86,53 @@ pub fn trapped(a: &Attack, needle: &str) {
         other => panic!("footer {other:?}"),
     }
 }
+
+/// The checks every language's version of an attack must pass: the same
+/// words, the same denials, IAM as it was.
+pub mod contained {
+    use super::{Attack, USERS, denied};
+    use crate::support::moto::{Moto, arn};
+
+    /// An action the manifest does not declare: denied (exit 1), journaled.
+    pub fn undeclared_action(a: &Attack) {
+        assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
+        assert!(
+            a.stdout
+                .contains("access denied: the runbook's grant does not allow iam:GetUser"),
+            "{}",
+            a.stdout
+        );
+        assert_eq!(denied(a.journal()), ["get-user"]);
+    }
+
+    /// Another user's device: alice keeps it, IAM is as it was (`before`),
+    /// and the denial does not say whether alice exists.
+    pub fn other_user(moto: &Moto, before: &[String], a: &Attack) {
+        assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
+        assert_eq!(
+            moto.devices_of("alice"),
+            vec![arn("alice")],
+            "alice keeps her device"
+        );
+        assert_eq!(moto.state(USERS), before);
+        assert_eq!(
+            denied(a.journal()),
+            ["list-mfa-devices", "deactivate-mfa-device"]
+        );
+        // The same words as for any resource outside the grant.
+        assert!(
+            a.stdout
+                .contains("access denied: the runbook's grant does not allow iam:DeactivateMFADevice on the requested resource"),
+            "{}",
+            a.stdout
+        );
+        assert!(!a.stdout.contains("cannot be found"), "{}", a.stdout);
+    }
+
+    /// An unassigned device the run never saw attached: it survives.
+    pub fn orphan(moto: &Moto, before: &[String], a: &Attack) {
+        assert_eq!(a.code, Some(1), "{}{}", a.stdout, a.stderr);
+        assert_eq!(moto.state(USERS), before, "the orphan survives");
+        assert_eq!(denied(a.journal()), ["delete-virtual-mfa-device"]);
+    }
+}
