@@ -355,12 +355,24 @@ fn sources(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             if kind.is_dir() {
                 stack.push(path);
             } else if kind.is_file() {
-                total += entry.metadata()?.len();
+                if total + entry.metadata()?.len() > MAX_BYTES {
+                    return Err(too_many());
+                }
+                // Read at most what is left of the budget, even if the file
+                // grew since its size was looked at.
+                let mut bytes = Vec::new();
+                std::fs::File::open(dir.join(&path))
+                    .and_then(|f| {
+                        std::io::Read::read_to_end(
+                            &mut std::io::Read::take(f, MAX_BYTES - total + 1),
+                            &mut bytes,
+                        )
+                    })
+                    .with_context(|| format!("cannot read {}", printable_path(&dir.join(&path))))?;
+                total += bytes.len() as u64;
                 if total > MAX_BYTES {
                     return Err(too_many());
                 }
-                let bytes = std::fs::read(dir.join(&path))
-                    .with_context(|| format!("cannot read {}", printable_path(&dir.join(&path))))?;
                 out.push((path.to_string_lossy().into_owned(), bytes));
             }
         }

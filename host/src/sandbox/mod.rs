@@ -270,18 +270,15 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
     };
     // The caller, if STS's answer was not needed earlier (no change was
     // sent); a journal that cannot take it gets no footer either.
-    let footer = state
-        .record_caller()
-        .map_err(|e| std::io::Error::other(format!("{e:#}")))
-        .and_then(|()| {
-            state.journal.append(Record::Footer(Footer {
-                outcome: outcome.clone(),
-                calls: state.calls,
-                finished_at: now_rfc3339(),
-                fuel_used,
-                applied: Some(std::mem::take(&mut state.applied)),
-            }))
-        });
+    let footer = state.record_caller().and_then(|()| {
+        state.journal.append(Record::Footer(Footer {
+            outcome: outcome.clone(),
+            calls: state.calls,
+            finished_at: now_rfc3339(),
+            fuel_used,
+            applied: Some(std::mem::take(&mut state.applied)),
+        }))
+    });
     if let Err(e) = footer {
         // The journal is incomplete: the operator still learns how the run
         // ended and what it changed.
