@@ -90,10 +90,11 @@ pub fn machine(document: &str) {
         .and_then(|()| out.flush());
 }
 
-/// Write to stderr and flush; a closed stderr is ignored.
+/// Write to stderr, in one write (stderr is unbuffered: each formatted
+/// piece would be a syscall of its own); a closed stderr is ignored.
 pub fn stderr(args: fmt::Arguments<'_>) {
-    let mut e = std::io::stderr().lock();
-    let _ = e.write_fmt(args).and_then(|()| e.flush());
+    let text = fmt::format(args);
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Print `error: MESSAGE` on stderr, the whole message escaped and cut:

@@ -293,15 +293,14 @@ impl RunState {
             .into());
         }
         if self.echo {
-            // Not eprintln!: it panics when stderr is a closed pipe.
-            let _ = std::io::Write::write_fmt(
-                &mut std::io::stderr(),
-                format_args!(
-                    "  {:<5} {}\n",
-                    line.level,
-                    crate::transcript::printable(&line.message)
-                ),
+            // Not eprintln!: it panics when stderr is a closed pipe. One
+            // write: stderr is unbuffered, and each piece would be a syscall.
+            let echoed = format!(
+                "  {:<5} {}\n",
+                line.level,
+                crate::transcript::printable(&line.message)
             );
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), echoed.as_bytes());
         }
         self.journal
             .append(Record::Log(line))
