@@ -496,9 +496,18 @@ impl JournalWriter {
                     pins.pin(&line_hash(&line))?;
                 }
                 if matches!(record, Record::Footer(_)) {
-                    file.sync_all()?;
-                    if let Some(pins) = &mut self.pins {
-                        pins.sync()?;
+                    match &mut self.pins {
+                        // Both reach the disk at once: two syncs in a row
+                        // would wait for two flushes.
+                        Some(pins) => std::thread::scope(|s| {
+                            let pinned = s.spawn(|| pins.sync());
+                            let synced = file.sync_all();
+                            let pinned = pinned.join().unwrap_or_else(|_| {
+                                Err(io::Error::other("the thread syncing the pins panicked"))
+                            });
+                            synced.and(pinned)
+                        })?,
+                        None => file.sync_all()?,
                     }
                 }
             }
