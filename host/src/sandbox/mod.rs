@@ -190,10 +190,12 @@ pub fn run(rt: &Runtime, loaded: &Loaded, spec: RunSpec) -> anyhow::Result<RunRe
         .context("the engine does not count fuel")?;
 
     let params: Vec<(String, String)> = spec.params.into_iter().collect();
+    let ticking = rt.ticker.hold()?;
     let result = loaded
         .pre
         .instantiate(&mut store)
         .and_then(|instance| instance.call_run(&mut store, &params));
+    drop(ticking);
 
     // What is left when the guest stopped (0 when it ran out).
     let fuel_used = store
