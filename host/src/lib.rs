@@ -28,4 +28,5 @@ pub mod report;
 pub mod request;
 pub mod sandbox;
 pub mod signing;
+pub mod threads;
 pub mod transcript;

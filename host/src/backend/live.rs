@@ -94,29 +94,34 @@ impl aws_sdk_iam::config::Intercept for RateLimit {
 pub struct Live {
     runtime: tokio::runtime::Runtime,
     client: Client,
-    sts: aws_sdk_sts::Client,
-    organizations: aws_sdk_organizations::Client,
+    /// The shared configuration the STS and Organizations clients are made
+    /// from when first needed: a single run with a remembered caller needs
+    /// neither, and each costs a tenth of a millisecond to build.
+    config: aws_config::SdkConfig,
     /// The request ids of the answers to the call in flight.
     request_ids: RequestIds,
-    /// Where the calls go (`--endpoint-url`), and with whose credentials: what
-    /// the remembered caller is keyed by.
-    endpoint: Option<String>,
-    credentials: Option<aws_sdk_iam::config::SharedCredentialsProvider>,
+    /// What the remembered caller is keyed by (see [`identity_key`]); `None`
+    /// when no credentials could be resolved.
+    identity_key: Option<String>,
 }
 
-impl Live {
-    /// What the remembered caller is keyed by: the sha256 of the endpoint
-    /// and the access key id (resolved now; the SDK caches it for the calls).
-    fn identity_key(&self) -> Option<String> {
-        use aws_sdk_iam::config::ProvideCredentials;
-        let provider = self.credentials.as_ref()?;
-        let credentials = self.runtime.block_on(provider.provide_credentials()).ok()?;
-        let mut h = <sha2::Sha256 as sha2::Digest>::new();
-        sha2::Digest::update(&mut h, self.endpoint.as_deref().unwrap_or("aws").as_bytes());
-        sha2::Digest::update(&mut h, b"\0");
-        sha2::Digest::update(&mut h, credentials.access_key_id().as_bytes());
-        Some(hex::encode(sha2::Digest::finalize(h)))
-    }
+/// What the remembered caller is keyed by: the sha256 of the endpoint
+/// (`--endpoint-url`) and the access key id of the credentials the calls are
+/// made with, resolved now, where `connect` runs (a provider that fetches
+/// them, SSO or a role, does it there and caches them).
+fn identity_key(
+    runtime: &tokio::runtime::Runtime,
+    config: &aws_config::SdkConfig,
+    endpoint: Option<&str>,
+) -> Option<String> {
+    use aws_sdk_iam::config::ProvideCredentials;
+    let provider = config.credentials_provider()?;
+    let credentials = runtime.block_on(provider.provide_credentials()).ok()?;
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    sha2::Digest::update(&mut h, endpoint.unwrap_or("aws").as_bytes());
+    sha2::Digest::update(&mut h, b"\0");
+    sha2::Digest::update(&mut h, credentials.access_key_id().as_bytes());
+    Some(hex::encode(sha2::Digest::finalize(h)))
 }
 
 /// Where remembered callers are kept: `STATE_DIR/callers/KEY`.
@@ -126,7 +131,7 @@ fn caller_file(key: &str) -> std::path::PathBuf {
 
 /// The caller remembered for `key`, if its file is this user's alone and
 /// holds one ARN.
-fn remembered_caller(key: &str) -> Option<String> {
+pub(super) fn remembered_caller(key: &str) -> Option<String> {
     let path = caller_file(key);
     if !crate::cache::private_dir(path.parent()?) {
         return None;
@@ -156,6 +161,24 @@ fn remember_caller(key: &str, arn: &str) {
     if std::io::Write::write_all(&mut tmp, arn.as_bytes()).is_ok() {
         let _ = tmp.persist(&path);
     }
+}
+
+/// The caller as STS says (GetCallerIdentity, on a runtime of its own),
+/// remembered under `key` when it is an ARN; the error if it is unknown.
+pub(super) fn ask_sts(key: Option<String>, config: &aws_config::SdkConfig) -> String {
+    let arn = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => caller_of(&runtime, &aws_sdk_sts::Client::new(config)),
+        Err(e) => format!("unknown (no runtime for STS: {e})"),
+    };
+    if let Some(key) = key
+        && arn.starts_with("arn:")
+    {
+        remember_caller(&key, &arn);
+    }
+    arn
 }
 
 fn caller_of(runtime: &tokio::runtime::Runtime, sts: &aws_sdk_sts::Client) -> String {
@@ -189,6 +212,14 @@ impl Caller {
         Caller(std::sync::Arc::new(CallerState {
             pending: std::sync::Mutex::new(None),
             known,
+        }))
+    }
+
+    /// A caller that `answer` will say (an ARN, or why it is unknown).
+    pub(super) fn pending(answer: std::sync::mpsc::Receiver<String>) -> Caller {
+        Caller(std::sync::Arc::new(CallerState {
+            pending: std::sync::Mutex::new(Some(answer)),
+            known: std::sync::OnceLock::new(),
         }))
     }
 
@@ -318,21 +349,20 @@ impl Live {
             iam = iam.interceptor(RateLimit(rate));
         }
         let iam = iam.build();
-        Ok(Live {
+        let r = Live {
             client: Client::from_conf(iam),
-            sts: aws_sdk_sts::Client::new(&config),
-            organizations: aws_sdk_organizations::Client::new(&config),
-            credentials: config.credentials_provider(),
-            endpoint: options.endpoint_url.clone(),
+            identity_key: identity_key(&runtime, &config, options.endpoint_url.as_deref()),
+            config,
             runtime,
             request_ids,
-        })
+        };
+        Ok(r)
     }
 
     /// Who the calls are made as (STS GetCallerIdentity, which needs no
     /// permission), for the journal header; the error code if it is unknown.
     pub fn caller(&self) -> String {
-        caller_of(&self.runtime, &self.sts)
+        caller_of(&self.runtime, &aws_sdk_sts::Client::new(&self.config))
     }
 
     /// [`Live::caller`], asked on a thread of its own: the run goes on and
@@ -344,36 +374,27 @@ impl Live {
     /// the sha256 of the endpoint and the key id, never the secret): a later
     /// run with the same credentials knows its caller without asking STS.
     pub fn caller_in_background(&self) -> Caller {
-        let key = self.identity_key();
+        let key = self.identity_key.clone();
         if let Some(arn) = key.as_deref().and_then(remembered_caller) {
             return Caller::known(arn);
         }
-        let sts = self.sts.clone();
+        let config = self.config.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("runbook-caller".into())
             .spawn(move || {
-                let arn = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => caller_of(&runtime, &sts),
-                    Err(e) => format!("unknown (no runtime for STS: {e})"),
-                };
-                if let Some(key) = key
-                    && arn.starts_with("arn:")
-                {
-                    remember_caller(&key, &arn);
-                }
-                let _ = tx.send(arn);
+                let _ = tx.send(ask_sts(key, &config));
             });
         match spawned {
-            Ok(_) => Caller(std::sync::Arc::new(CallerState {
-                pending: std::sync::Mutex::new(Some(rx)),
-                known: std::sync::OnceLock::new(),
-            })),
+            Ok(_) => Caller::pending(rx),
             Err(e) => Caller::known(format!("unknown (no thread for STS: {e})")),
         }
+    }
+
+    /// What [`Connecting`](super::Connecting) hands to the thread that
+    /// finds the caller: the remembered caller's key and the configuration.
+    pub(super) fn identity(&self) -> (Option<String>, aws_config::SdkConfig) {
+        (self.identity_key.clone(), self.config.clone())
     }
 
     /// The active accounts of the caller's AWS Organization
@@ -383,7 +404,7 @@ impl Live {
         let pages = self
             .runtime
             .block_on(
-                self.organizations
+                aws_sdk_organizations::Client::new(&self.config)
                     .list_accounts()
                     .into_paginator()
                     .send()

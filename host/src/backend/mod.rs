@@ -6,11 +6,13 @@
 //! deadline: a backend never waits past it (a stalled IAM, a retry's backoff, a
 //! runbook's sleep), and says when it cut a call short.
 
+mod connecting;
 mod dry_run;
 pub(crate) mod live;
 
 use std::time::Instant;
 
+pub use connecting::{Connecting, Deferred};
 pub use dry_run::DryRun;
 pub use live::{AssumeRole, Caller, Live, LiveOptions, RateLimiter};
 

@@ -49,12 +49,16 @@ enum Command {
 /// Parse `argv` and run the subcommand; returns the exit code.
 pub fn main(argv: Vec<OsString>) -> anyhow::Result<u8> {
     out::check_argv(&argv);
+    // A run sets up AWS from its first moment, beside everything else.
+    let early = (argv.get(1).is_some_and(|sub| sub == "run"))
+        .then(|| run::early_aws(&argv))
+        .flatten();
     // `run` takes the runbook's own parameters as flags, declared in its
     // manifest: find the runbook first, then parse with its flags added.
     if let Some((sub, spec)) = params::runbook_in(&argv) {
         return match sub.as_str() {
             "policy" => policy::main(argv, &spec),
-            _ => run::main(argv, &spec),
+            _ => run::main(argv, &spec, early),
         };
     }
     let matches = out::command(Cli::command())

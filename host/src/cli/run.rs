@@ -10,7 +10,7 @@ use super::params;
 use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, ValueEnum};
-use runbook_host::backend::{Backend, DryRun, Live, LiveOptions};
+use runbook_host::backend::{Backend, Connecting, Deferred, DryRun, Live, LiveOptions};
 use runbook_host::config::Config;
 use runbook_host::exit;
 use runbook_host::grant::{Grant, OperatorPolicy};
@@ -279,8 +279,25 @@ fn is_help(argv: &[OsString]) -> bool {
     argv.iter().any(|a| a == "--help" || a == "-h")
 }
 
-/// Parse `runbook run` with the runbook's parameters and run it.
-pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
+/// AWS set up beside reading, checking and loading the runbook (see
+/// [`Connecting`]): started first thing for `runbook run`, unless it only
+/// asks for help or replays. `execute` uses it if the parsed flags agree.
+pub fn early_aws(argv: &[OsString]) -> Option<Connecting> {
+    if is_help(argv) || params::find_value(argv, "--replay").is_some() {
+        return None;
+    }
+    let flag = |f: &str| params::find_value(argv, f).and_then(|v| v.into_string().ok());
+    Some(Connecting::spawn(LiveOptions {
+        profile: flag("--profile"),
+        region: flag("--region"),
+        endpoint_url: flag("--endpoint-url"),
+        assume_role: None,
+    }))
+}
+
+/// Parse `runbook run` with the runbook's parameters and run it; `early` is
+/// AWS being set up already ([`early_aws`]).
+pub fn main(argv: Vec<OsString>, spec: &str, early: Option<Connecting>) -> anyhow::Result<u8> {
     let runbooks_dir = params::find_value(&argv, "--runbooks").map(PathBuf::from);
     let mut say = |m: &str| super::out::say(m);
     // `None`: the runbook cannot be read, and only --help is asked for.
@@ -327,27 +344,6 @@ pub fn main(argv: Vec<OsString>, spec: &str) -> anyhow::Result<u8> {
             }
         }
     }
-    // Setting up AWS (configuration, credentials, the caller's identity) is a
-    // few milliseconds of I/O: start it now, beside compiling or loading the
-    // component. `execute` uses it if the parsed flags agree.
-    let early = (!is_help(&argv) && params::find_value(&argv, "--replay").is_none()).then(|| {
-        let flag = |f: &str| params::find_value(&argv, f).and_then(|v| v.into_string().ok());
-        let options = LiveOptions {
-            profile: flag("--profile"),
-            region: flag("--region"),
-            endpoint_url: flag("--endpoint-url"),
-            assume_role: None,
-        };
-        std::thread::spawn(move || {
-            // STS is asked in the background: the run does not wait for
-            // it before its first read (see `Caller`).
-            let connected = Live::connect(&options).map(|live| {
-                let caller = live.caller_in_background();
-                (live, caller)
-            });
-            (options, connected)
-        })
-    });
     let rt = Runtime::new()?;
     let loaded = match &component {
         None => None,
@@ -479,12 +475,6 @@ pub(super) fn operator_policy(args: &RunArgs) -> Option<OperatorPolicy> {
     Some(policy)
 }
 
-/// AWS set up in the background: the options used, and the client and caller.
-type EarlyLive = std::thread::JoinHandle<(
-    LiveOptions,
-    std::io::Result<(Live, runbook_host::backend::Caller)>,
-)>;
-
 /// Run, then sign the journal if asked: the key is read (and its
 /// passphrase asked for) before anything runs.
 fn execute(
@@ -494,7 +484,7 @@ fn execute(
     trust: &Trust,
     signed_by: Option<Signer>,
     params: BTreeMap<String, String>,
-    early: Option<EarlyLive>,
+    early: Option<Connecting>,
 ) -> anyhow::Result<u8> {
     let journal_path = args
         .journal
@@ -644,7 +634,7 @@ fn run_to_journal(
     journal_path: &std::path::Path,
     signed_by: Option<Signer>,
     params: BTreeMap<String, String>,
-    early: Option<EarlyLive>,
+    early: Option<Connecting>,
     finished: &mut Option<TargetReport>,
 ) -> anyhow::Result<u8> {
     let target_id = TargetId {
@@ -715,14 +705,15 @@ fn run_to_journal(
         }
     }
     let connect = || Live::connect(&options).context("cannot set up the AWS client");
-    let (live, caller) = match early.map(std::thread::JoinHandle::join) {
-        Some(Ok((used, connected))) if used == options => {
-            connected.context("cannot set up the AWS client")?
-        }
+    // The run starts here, every check passed: STS may now be asked who
+    // the caller is, in the background (the run does not wait for it before
+    // its first read: see `Caller`).
+    let (live, caller) = match early {
+        Some(setup) if *setup.options() == options => setup.start(),
         _ => {
             let live = connect()?;
             let caller = live.caller_in_background();
-            (live, caller)
+            (Deferred::ready(live), caller)
         }
     };
     // A resume compares callers before anything runs, so it waits for STS
