@@ -398,3 +398,56 @@ fn a_stalled_sts_costs_a_run_no_more_than_its_deadline() {
     assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
     assert_eq!(mutations_sent(&j), 0);
 }
+
+#[test]
+fn credentials_that_never_come_cost_a_run_no_more_than_its_deadline() {
+    // AWS is set up beside the run's start (reading the component, making
+    // its journal and instance); the first call waits for it, but only
+    // until the run's deadline: a credential helper that hangs (a stuck SSO
+    // login, a token waiting for a touch) must not hold the run past it.
+    let moto = Moto::start();
+    let (serial, _) = moto.user_with_virtual("mfa-test", "mfa-test");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(&config, "[profile stuck]\ncredential_process = sleep 20\n").unwrap();
+    let journal = dir.path().join("run.jsonl");
+    let started = std::time::Instant::now();
+    let out = crate::support::runbook()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("RUNBOOK_STATE_DIR", dir.path())
+        .args(["run", "mfa-recovery", "--user", "mfa-test", "--yes"])
+        .args(["--profile", "stuck", "--deadline", "2"])
+        .args(["--endpoint-url", &moto.url, "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_secs(15),
+        "took {elapsed:?}: {:?}",
+        text(&out)
+    );
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    assert!(
+        text(&out).0.contains(
+            "the run's deadline passed while the AWS client was being set up: list-mfa-devices was not sent"
+        ),
+        "{:?}",
+        text(&out)
+    );
+    // The journal is whole and says so; nothing was sent, nothing changed.
+    let j = Journal::read(&journal).unwrap();
+    assert_eq!(j.calls().count(), 1);
+    assert_eq!(mutations_sent(&j), 0);
+    assert!(
+        matches!(
+            j.footer.outcome,
+            RunOutcome::Trapped { .. } | RunOutcome::Aborted { .. }
+        ),
+        "{:?}",
+        j.footer.outcome
+    );
+    assert_eq!(moto.devices_of("mfa-test"), vec![serial]);
+}

@@ -67,6 +67,41 @@ fn an_endless_loop_stops_at_the_deadline() {
 }
 
 #[test]
+fn the_deadline_holds_for_each_run_of_one_runtime_in_turn() {
+    // The thread that advances the engine's epoch runs only while a store
+    // runs: it must start again for the next run of the same runtime (as in
+    // a fleet, or the planning pass and then the run).
+    let bytes = std::fs::read(runbook_spec("hostile-loop")).unwrap();
+    for turn in 0..3 {
+        let started = Instant::now();
+        let run = runbook_host::harness::Harness::from_bytes("hostile-loop", &bytes)
+            .unwrap()
+            .param("user", "mfa-test")
+            .answer_with(|r| panic!("the loop calls nothing, yet called {r:?}"))
+            .limits(runbook_host::sandbox::Limits {
+                deadline: Duration::from_secs(1),
+                // Minutes of spinning: the deadline must stop it, yet a
+                // ticker that did not start again fails here, not hangs.
+                max_fuel: 20 * runbook_host::sandbox::DEFAULT_FUEL,
+                ..Default::default()
+            })
+            .run()
+            .unwrap();
+        assert_eq!(run.exit_code, 4, "turn {turn}: {:?}", run.outcome);
+        assert!(
+            matches!(&run.outcome, RunOutcome::Trapped { reason } if reason.contains("ran past its 1s deadline")),
+            "turn {turn}: {:?}",
+            run.outcome
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "turn {turn} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
 fn an_endless_loop_runs_out_of_the_default_fuel_long_before_the_deadline() {
     let moto = Moto::start();
     seed_world(&moto);

@@ -96,7 +96,7 @@ impl Deferred {
 }
 
 impl Backend for Deferred {
-    fn call(&mut self, request: &Request, deadline: Instant) -> Answer {
+    fn ready(&mut self, request: &Request, deadline: Instant) -> Result<(), String> {
         if let State::Waiting(setup) = &self.0 {
             let wait = deadline.saturating_duration_since(Instant::now());
             self.0 = match setup.recv_timeout(wait) {
@@ -106,16 +106,25 @@ impl Backend for Deferred {
                     "cannot set up the AWS client: its thread stopped before it was done".into(),
                 ),
                 Err(RecvTimeoutError::Timeout) => {
-                    return Answer {
-                        result: Err(cut_error(&format!(
-                            "the run's deadline passed while the AWS client was being set up: {} was not sent",
-                            request.op()
-                        ))),
-                        retries: Vec::new(),
-                        cut: true,
-                        request_ids: Vec::new(),
-                    };
+                    return Err(format!(
+                        "the run's deadline passed while the AWS client was being set up: {} was not sent",
+                        request.op()
+                    ));
                 }
+            };
+        }
+        Ok(())
+    }
+
+    fn call(&mut self, request: &Request, deadline: Instant) -> Answer {
+        if let Err(why) = self.ready(request, deadline) {
+            // The call path asks `ready` first; a caller that did not is
+            // told the same.
+            return Answer {
+                result: Err(cut_error(&why)),
+                retries: Vec::new(),
+                cut: true,
+                request_ids: Vec::new(),
             };
         }
         match &mut self.0 {

@@ -49,6 +49,15 @@ impl<B: Backend> Backend for DryRun<B> {
         answer.result = answer.result.and_then(|r| self.simulate(request, r));
         answer
     }
+
+    fn ready(&mut self, request: &Request, deadline: Instant) -> Result<(), String> {
+        // A planned change needs no client.
+        if request.is_mutation() {
+            Ok(())
+        } else {
+            self.reads.ready(request, deadline)
+        }
+    }
 }
 
 impl<B> DryRun<B> {

@@ -61,6 +61,13 @@ pub fn cut_error(reason: &str) -> IamError {
 pub trait Backend: Send {
     /// Answer one call that the grant allowed, giving up at `deadline`.
     fn call(&mut self, request: &Request, deadline: Instant) -> Answer;
+
+    /// Wait until `request` can be sent (a live client still being set up),
+    /// at most until `deadline`; why not, if it cannot be: then it is not
+    /// sent, and the call path records it as such.
+    fn ready(&mut self, _request: &Request, _deadline: Instant) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A backend that answers every call from a closure: for tests and benchmarks.

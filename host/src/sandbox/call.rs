@@ -178,11 +178,7 @@ impl RunState {
                     .map(ToString::to_string)
                     .unwrap_or_default();
                 (CallOutcome::Refused { reason }, Ok(Response::Planned))
-            } else if std::time::Instant::now() >= self.deadline {
-                let reason = format!(
-                    "the run's deadline passed before {} was sent: it was not sent",
-                    request.op()
-                );
+            } else if let Err(reason) = self.sendable(&request) {
                 (
                     CallOutcome::Cut {
                         reason: reason.clone(),
@@ -281,6 +277,18 @@ impl RunState {
             }
             Err(e) => Ok(Err(e)),
         }
+    }
+
+    /// Whether `request` can be sent now: the deadline has not passed, and
+    /// the backend is ready for it before the deadline does; why not.
+    fn sendable(&mut self, request: &Request) -> Result<(), String> {
+        if std::time::Instant::now() >= self.deadline {
+            return Err(format!(
+                "the run's deadline passed before {} was sent: it was not sent",
+                request.op()
+            ));
+        }
+        self.backend.ready(request, self.deadline)
     }
 
     fn log_line(&mut self, line: LogLine) -> anyhow::Result<()> {
