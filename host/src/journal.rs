@@ -222,7 +222,8 @@ pub enum CallOutcome {
         reason: String,
     },
     /// Replay could not answer (the request diverged, or the recording is
-    /// bad): not sent; the run stopped.
+    /// bad), or the backend could not send it (no AWS client): not sent; the
+    /// run stopped.
     Unanswered {
         /// Why.
         reason: String,
@@ -500,11 +501,17 @@ impl JournalWriter {
                         // Both reach the disk at once: two syncs in a row
                         // would wait for two flushes.
                         Some(pins) => std::thread::scope(|s| {
-                            let pinned = s.spawn(|| pins.sync());
+                            let pinning = std::thread::Builder::new()
+                                .name("runbook-pins-sync".into())
+                                .spawn_scoped(s, || pins.sync());
                             let synced = file.sync_all();
-                            let pinned = pinned.join().unwrap_or_else(|_| {
-                                Err(io::Error::other("the thread syncing the pins panicked"))
-                            });
+                            let pinned = match pinning {
+                                Ok(thread) => thread.join().unwrap_or_else(|_| {
+                                    Err(io::Error::other("the thread syncing the pins panicked"))
+                                }),
+                                // No thread to be had: one after the other.
+                                Err(_) => pins.sync(),
+                            };
                             synced.and(pinned)
                         })?,
                         None => file.sync_all()?,

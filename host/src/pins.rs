@@ -86,7 +86,7 @@ impl Pins {
     }
 
     /// Put the pins on disk (with the journal's footer).
-    pub fn sync(&mut self) -> io::Result<()> {
+    pub fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
     }
 }

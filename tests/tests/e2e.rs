@@ -451,3 +451,31 @@ fn credentials_that_never_come_cost_a_run_no_more_than_its_deadline() {
     );
     assert_eq!(moto.devices_of("mfa-test"), vec![serial]);
 }
+
+#[test]
+fn a_run_refused_before_it_starts_asks_aws_nothing() {
+    // AWS is set up from the first moment of a run, but nothing is asked of
+    // it (credentials, the caller) until the run has passed its checks and
+    // made its journal: here the journal's path is taken.
+    use crate::support::proxy::Proxy;
+    let moto = Moto::start();
+    moto.user_with_virtual("mfa-test", "mfa-test");
+    let proxy = Proxy::start(&moto);
+    let state = tempfile::tempdir().unwrap();
+    let journal = state.path().join("taken.jsonl");
+    std::fs::write(&journal, "").unwrap();
+    let out = crate::support::runbook()
+        .env("RUNBOOK_STATE_DIR", state.path())
+        .args(["run", "mfa-recovery", "--user", "mfa-test", "--yes"])
+        .args(["--endpoint-url", &proxy.url, "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    // A host error (3), as `bad_input` shows for this journal.
+    assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+    assert!(text(&out).1.contains("already exists"), "{:?}", text(&out));
+    for op in ["GetCallerIdentity", "ListMFADevices"] {
+        assert_eq!(proxy.applied(op), 0, "{op}: {}", proxy.log());
+    }
+    assert!(!state.path().join("callers").exists());
+}

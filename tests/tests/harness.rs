@@ -153,3 +153,51 @@ fn a_change_outside_the_approved_plan_is_refused() {
     );
     assert_eq!(run.changes.len(), 1, "the approved deactivation was made");
 }
+
+#[test]
+fn a_backend_that_cannot_send_stops_the_run_before_its_first_call_is_sent() {
+    use runbook_host::backend::{Answer, Backend, NotReady};
+    use runbook_host::journal::{CallOutcome, Record};
+    /// AWS that could not be set up (see `Deferred`).
+    struct NoClient;
+    impl Backend for NoClient {
+        fn call(&mut self, request: &Request, _: std::time::Instant) -> Answer {
+            panic!("{request:?} was sent to a backend that was not ready")
+        }
+        fn ready(&mut self, _: &Request, _: std::time::Instant) -> Result<(), NotReady> {
+            Err(NotReady::Unavailable(
+                "cannot set up the AWS client: no runtime".into(),
+            ))
+        }
+    }
+    let run = Harness::new("mfa-recovery")
+        .unwrap()
+        .param("user", "mfa-test")
+        .backend(NoClient)
+        .run()
+        .unwrap();
+    assert_eq!(run.exit_code, runbook_host::exit::HOST_ERROR);
+    let reason = "cannot set up the AWS client: no runtime; the call was not sent";
+    assert_eq!(
+        run.outcome,
+        RunOutcome::Aborted {
+            reason: reason.into()
+        }
+    );
+    // The call is in the journal, closed as not answered; nothing else ran.
+    let ends: Vec<_> = run
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Result(end) => Some(&end.outcome),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        vec![&CallOutcome::Unanswered {
+            reason: reason.into()
+        }]
+    );
+    assert!(run.changes.is_empty());
+}

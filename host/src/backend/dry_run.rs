@@ -50,7 +50,7 @@ impl<B: Backend> Backend for DryRun<B> {
         answer
     }
 
-    fn ready(&mut self, request: &Request, deadline: Instant) -> Result<(), String> {
+    fn ready(&mut self, request: &Request, deadline: Instant) -> Result<(), super::NotReady> {
         // A planned change needs no client.
         if request.is_mutation() {
             Ok(())

@@ -100,15 +100,15 @@ pub struct Live {
     config: aws_config::SdkConfig,
     /// The request ids of the answers to the call in flight.
     request_ids: RequestIds,
-    /// What the remembered caller is keyed by (see [`identity_key`]); `None`
-    /// when no credentials could be resolved.
-    identity_key: Option<String>,
+    /// Where the calls go (`--endpoint-url`): with the access key id, what
+    /// the remembered caller is keyed by.
+    endpoint: Option<String>,
 }
 
 /// What the remembered caller is keyed by: the sha256 of the endpoint
 /// (`--endpoint-url`) and the access key id of the credentials the calls are
-/// made with, resolved now, where `connect` runs (a provider that fetches
-/// them, SSO or a role, does it there and caches them).
+/// made with (resolved here, on the caller's own thread: a provider that
+/// fetches them, SSO or a role, asks AWS).
 fn identity_key(
     runtime: &tokio::runtime::Runtime,
     config: &aws_config::SdkConfig,
@@ -131,7 +131,7 @@ fn caller_file(key: &str) -> std::path::PathBuf {
 
 /// The caller remembered for `key`, if its file is this user's alone and
 /// holds one ARN.
-pub(super) fn remembered_caller(key: &str) -> Option<String> {
+fn remembered_caller(key: &str) -> Option<String> {
     let path = caller_file(key);
     if !crate::cache::private_dir(path.parent()?) {
         return None;
@@ -163,16 +163,23 @@ fn remember_caller(key: &str, arn: &str) {
     }
 }
 
-/// The caller as STS says (GetCallerIdentity, on a runtime of its own),
-/// remembered under `key` when it is an ARN; the error if it is unknown.
-pub(super) fn ask_sts(key: Option<String>, config: &aws_config::SdkConfig) -> String {
-    let arn = match tokio::runtime::Builder::new_current_thread()
+/// Who the calls to `endpoint` with `config`'s credentials are made as, on a
+/// runtime of its own: the caller remembered for that access key, or else
+/// what STS says (GetCallerIdentity), remembered when it is an ARN; the
+/// error if it is unknown.
+pub(super) fn find_caller(endpoint: Option<&str>, config: &aws_config::SdkConfig) -> String {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(runtime) => caller_of(&runtime, &aws_sdk_sts::Client::new(config)),
-        Err(e) => format!("unknown (no runtime for STS: {e})"),
+        Ok(runtime) => runtime,
+        Err(e) => return format!("unknown (no runtime for STS: {e})"),
     };
+    let key = identity_key(&runtime, config, endpoint);
+    if let Some(arn) = key.as_deref().and_then(remembered_caller) {
+        return arn;
+    }
+    let arn = caller_of(&runtime, &aws_sdk_sts::Client::new(config));
     if let Some(key) = key
         && arn.starts_with("arn:")
     {
@@ -349,14 +356,13 @@ impl Live {
             iam = iam.interceptor(RateLimit(rate));
         }
         let iam = iam.build();
-        let r = Live {
+        Ok(Live {
             client: Client::from_conf(iam),
-            identity_key: identity_key(&runtime, &config, options.endpoint_url.as_deref()),
             config,
+            endpoint: options.endpoint_url.clone(),
             runtime,
             request_ids,
-        };
-        Ok(r)
+        })
     }
 
     /// Who the calls are made as (STS GetCallerIdentity, which needs no
@@ -374,16 +380,12 @@ impl Live {
     /// the sha256 of the endpoint and the key id, never the secret): a later
     /// run with the same credentials knows its caller without asking STS.
     pub fn caller_in_background(&self) -> Caller {
-        let key = self.identity_key.clone();
-        if let Some(arn) = key.as_deref().and_then(remembered_caller) {
-            return Caller::known(arn);
-        }
-        let config = self.config.clone();
+        let (endpoint, config) = self.identity();
         let (tx, rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("runbook-caller".into())
             .spawn(move || {
-                let _ = tx.send(ask_sts(key, &config));
+                let _ = tx.send(find_caller(endpoint.as_deref(), &config));
             });
         match spawned {
             Ok(_) => Caller::pending(rx),
@@ -391,10 +393,10 @@ impl Live {
         }
     }
 
-    /// What [`Connecting`](super::Connecting) hands to the thread that
-    /// finds the caller: the remembered caller's key and the configuration.
+    /// What finding the caller needs (see [`find_caller`]): the endpoint and
+    /// the configuration.
     pub(super) fn identity(&self) -> (Option<String>, aws_config::SdkConfig) {
-        (self.identity_key.clone(), self.config.clone())
+        (self.endpoint.clone(), self.config.clone())
     }
 
     /// The active accounts of the caller's AWS Organization
@@ -432,18 +434,12 @@ impl Live {
     }
 
     /// One attempt at `request`: its live call as declared with the
-    /// operation (`crate::request`), or the host's clock.
+    /// operation (`crate::request`).
     async fn dispatch(&self, request: &Request) -> CallResult {
-        if let Some(result) = crate::request::live_call(&self.client, request).await {
-            return result;
-        }
-        match request {
-            Request::ClockNow => Ok(Response::Instant(now())),
-            Request::ClockSleep { milliseconds } => {
-                tokio::time::sleep(Duration::from_millis(u64::from(*milliseconds))).await;
-                Ok(Response::Done)
-            }
-            other => unreachable!("{} is an IAM operation without a live call", other.op()),
+        match crate::request::live_call(&self.client, request).await {
+            Some(result) => result,
+            // The host's clock is answered before (`clock_call`).
+            None => unreachable!("{} is not an AWS operation with a live call", request.op()),
         }
     }
 
@@ -588,22 +584,38 @@ fn cut(request: &Request) -> IamError {
     ))
 }
 
+/// The host's own calls, which need no AWS: `clock-now`, and `clock-sleep`
+/// (a wait is not retried; one past the deadline is cut there). `None` for
+/// any other request.
+pub(super) fn clock_call(request: &Request, deadline: std::time::Instant) -> Option<Answer> {
+    match request {
+        Request::ClockNow => Some(Ok(Response::Instant(now())).into()),
+        Request::ClockSleep { milliseconds } => {
+            let wait = Duration::from_millis(u64::from(*milliseconds));
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if wait <= left {
+                std::thread::sleep(wait);
+                return Some(Ok(Response::Done).into());
+            }
+            std::thread::sleep(left);
+            Some(Answer {
+                result: Err(cut(request)),
+                retries: Vec::new(),
+                cut: true,
+                request_ids: Vec::new(),
+            })
+        }
+        _ => None,
+    }
+}
+
 impl Backend for Live {
     fn call(&mut self, request: &Request, deadline: std::time::Instant) -> Answer {
+        if let Some(answer) = clock_call(request, deadline) {
+            return answer;
+        }
         let deadline = tokio::time::Instant::from_std(deadline);
         self.runtime.block_on(async {
-            if let Request::ClockSleep { .. } = request {
-                // A wait is not retried; one past the deadline is cut there.
-                return match tokio::time::timeout_at(deadline, self.dispatch(request)).await {
-                    Ok(result) => result.into(),
-                    Err(_) => Answer {
-                        result: Err(cut(request)),
-                        retries: Vec::new(),
-                        cut: true,
-                        request_ids: Vec::new(),
-                    },
-                };
-            }
             // Ids left by an earlier call cut short are not this call's.
             self.request_ids.take();
             let mut answer = self.with_retries(request, deadline).await;

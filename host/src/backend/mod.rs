@@ -65,9 +65,18 @@ pub trait Backend: Send {
     /// Wait until `request` can be sent (a live client still being set up),
     /// at most until `deadline`; why not, if it cannot be: then it is not
     /// sent, and the call path records it as such.
-    fn ready(&mut self, _request: &Request, _deadline: Instant) -> Result<(), String> {
+    fn ready(&mut self, _request: &Request, _deadline: Instant) -> Result<(), NotReady> {
         Ok(())
     }
+}
+
+/// Why a call cannot be sent (see [`Backend::ready`]): it is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotReady {
+    /// The run's deadline passed while waiting for the backend.
+    Deadline(String),
+    /// The backend cannot send at all (its client could not be set up).
+    Unavailable(String),
 }
 
 /// A backend that answers every call from a closure: for tests and benchmarks.

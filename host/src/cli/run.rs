@@ -10,7 +10,7 @@ use super::params;
 use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, ValueEnum};
-use runbook_host::backend::{Backend, Connecting, Deferred, DryRun, Live, LiveOptions};
+use runbook_host::backend::{Backend, Caller, Connecting, Deferred, DryRun, Live, LiveOptions};
 use runbook_host::config::Config;
 use runbook_host::exit;
 use runbook_host::grant::{Grant, OperatorPolicy};
@@ -705,26 +705,30 @@ fn run_to_journal(
         }
     }
     let connect = || Live::connect(&options).context("cannot set up the AWS client");
-    // The run starts here, every check passed: STS may now be asked who
-    // the caller is, in the background (the run does not wait for it before
-    // its first read: see `Caller`).
-    let (live, caller) = match early {
-        Some(setup) if *setup.options() == options => setup.start(),
-        _ => {
-            let live = connect()?;
-            let caller = live.caller_in_background();
-            (Deferred::ready(live), caller)
-        }
+    // AWS is being set up (`early`, if the parsed flags agree). Who the
+    // caller is (remembered for the access key, or asked of STS, in the
+    // background) is found where the run first needs it: a resume compares
+    // callers before anything runs, so it waits for the answer and the
+    // header says who; any other run once its journal exists, and records
+    // the caller before its first change (it does not wait for it before its
+    // first read: see `Caller`).
+    let mut early = early.filter(|setup| *setup.options() == options);
+    let mut start = || -> anyhow::Result<(Deferred, Caller)> {
+        Ok(match early.take() {
+            Some(setup) => setup.start(),
+            None => {
+                let live = connect()?;
+                let caller = live.caller_in_background();
+                (Deferred::ready(live), caller)
+            }
+        })
     };
-    // A resume compares callers before anything runs, so it waits for STS
-    // and the header says who; otherwise the journal records the caller
-    // once STS answers, before the first change.
-    let caller = if args.resume.is_some() {
+    let mut resumed_live = None;
+    if args.resume.is_some() {
+        let (live, caller) = start()?;
         target.insert("caller".to_owned(), caller.get());
-        None
-    } else {
-        Some(caller)
-    };
+        resumed_live = Some(live);
+    }
 
     // A resumed run: the journal it continues, checked before anything runs.
     let resume = match &args.resume {
@@ -780,6 +784,13 @@ fn run_to_journal(
         ));
         return Ok(exit::USAGE);
     }
+    let (live, caller) = match resumed_live {
+        Some(live) => (live, None),
+        None => {
+            let (live, caller) = start()?;
+            (live, Some(caller))
+        }
+    };
 
     let (mode, backend, consent): (Mode, Box<dyn Backend>, Consent) = if args.dry_run {
         (Mode::DryRun, Box::new(DryRun::new(live)), Consent::Given)

@@ -11,7 +11,7 @@ use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::backend::{Backend, Recording};
+use crate::backend::{Backend, NotReady, Recording};
 use crate::bindings::runbook::runbook::{clock, log};
 use crate::bindings::{IamError, Instant, Level};
 use crate::grant::{Grant, Observed, access_denied};
@@ -178,13 +178,29 @@ impl RunState {
                     .map(ToString::to_string)
                     .unwrap_or_default();
                 (CallOutcome::Refused { reason }, Ok(Response::Planned))
-            } else if let Err(reason) = self.sendable(&request) {
-                (
-                    CallOutcome::Cut {
-                        reason: reason.clone(),
-                    },
-                    Err(crate::backend::cut_error(&reason)),
-                )
+            } else if let Err(not_ready) = self.sendable(&request) {
+                match not_ready {
+                    NotReady::Deadline(reason) => (
+                        CallOutcome::Cut {
+                            reason: reason.clone(),
+                        },
+                        Err(crate::backend::cut_error(&reason)),
+                    ),
+                    NotReady::Unavailable(reason) => {
+                        // Closed in the journal as not answered (nothing was
+                        // sent), and the run stops: a host error.
+                        let abort = Abort::Unavailable(reason);
+                        self.journal
+                            .append(Record::Result(CallEnd::new(
+                                index,
+                                CallOutcome::Unanswered {
+                                    reason: abort.to_string(),
+                                },
+                            )))
+                            .map_err(Abort::Journal)?;
+                        return Err(abort.into());
+                    }
+                }
             } else {
                 sent = true;
                 sent_at = Some(super::now_rfc3339());
@@ -281,12 +297,12 @@ impl RunState {
 
     /// Whether `request` can be sent now: the deadline has not passed, and
     /// the backend is ready for it before the deadline does; why not.
-    fn sendable(&mut self, request: &Request) -> Result<(), String> {
+    fn sendable(&mut self, request: &Request) -> Result<(), NotReady> {
         if std::time::Instant::now() >= self.deadline {
-            return Err(format!(
+            return Err(NotReady::Deadline(format!(
                 "the run's deadline passed before {} was sent: it was not sent",
                 request.op()
-            ));
+            )));
         }
         self.backend.ready(request, self.deadline)
     }

@@ -128,6 +128,10 @@ pub enum Abort {
     /// A recorded answer did not fit the call's type: the journal is bad.
     #[error("{0}")]
     BadRecording(String),
+    /// The backend could not send a call at all (its AWS client could not be
+    /// set up); nothing was sent.
+    #[error("{0}; the call was not sent")]
+    Unavailable(String),
 }
 
 impl From<Stop> for Abort {
@@ -180,7 +184,9 @@ pub(super) fn classify(
                 (RunOutcome::Aborted { reason }, exit::HOST_ERROR)
             }
             Abort::Diverged(_) => (RunOutcome::Aborted { reason }, exit::REPLAY_DIVERGED),
-            Abort::BadAnswer(_) => (RunOutcome::Aborted { reason }, exit::HOST_ERROR),
+            Abort::BadAnswer(_) | Abort::Unavailable(_) => {
+                (RunOutcome::Aborted { reason }, exit::HOST_ERROR)
+            }
             Abort::BadRecording(_) => (RunOutcome::Aborted { reason }, exit::JOURNAL_INVALID),
         };
     }
