@@ -401,10 +401,10 @@ fn a_stalled_sts_costs_a_run_no_more_than_its_deadline() {
 
 #[test]
 fn credentials_that_never_come_cost_a_run_no_more_than_its_deadline() {
-    // AWS is set up beside the run's start (reading the component, making
-    // its journal and instance); the first call waits for it, but only
-    // until the run's deadline: a credential helper that hangs (a stuck SSO
-    // login, a token waiting for a touch) must not hold the run past it.
+    // Credentials are resolved once the run has started, by its first call
+    // (none at set-up, none for a caller remembered or not): a credential
+    // helper that hangs (a stuck SSO login, a token waiting for a touch)
+    // holds that call, within the run's deadline, never the run past it.
     let moto = Moto::start();
     let (serial, _) = moto.user_with_virtual("mfa-test", "mfa-test");
     let dir = tempfile::tempdir().unwrap();
@@ -432,7 +432,7 @@ fn credentials_that_never_come_cost_a_run_no_more_than_its_deadline() {
     assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
     assert!(
         text(&out).0.contains(
-            "the run's deadline passed while the AWS client was being set up: list-mfa-devices was not sent"
+            "stopped at the run's deadline (--deadline): the run's deadline passed during list-mfa-devices"
         ),
         "{:?}",
         text(&out)
