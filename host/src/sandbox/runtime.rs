@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
@@ -107,6 +108,17 @@ impl Runtime {
         })
     }
 
+    /// Keep the deadline ticker's thread for `linger` after the last run
+    /// ends, for the next: for a runtime that runs runbook after runbook in
+    /// one process (the harness, benchmarks). A command that runs once and
+    /// exits keeps the default, none: the thread ends with the run.
+    pub fn keep_ticking(self, linger: Duration) -> Runtime {
+        if let Ok(mut state) = self.ticker.state.lock() {
+            state.linger = linger;
+        }
+        self
+    }
+
     /// Read the manifest, check the imports, compile, and pre-link a component.
     /// `what` names it in errors (a path or runbook name).
     pub fn load(&self, what: &str, bytes: &[u8]) -> anyhow::Result<Loaded> {
@@ -191,11 +203,12 @@ impl Runtime {
 /// Advances the engine's epoch every [`TICK`] while at least one store runs
 /// (see [`Ticker::hold`]), so each store can have a deadline of its own.
 ///
-/// Its thread ends when the last store stops, rather than sleeping on for
-/// the life of the engine: a process cannot exit before each of its threads
-/// has been woken to die, and waking one asleep on an idle CPU took most of
-/// a millisecond on the 2-CPU machines this was measured on, at the end of
-/// every run.
+/// Its thread ends when the last store stops (or, for a runtime that runs
+/// many runbooks, once none has run for a while: see [`Runtime::keep_ticking`]),
+/// rather than sleeping on for the life of the engine: a process cannot exit
+/// before each of its threads has been woken to die, and waking one asleep on
+/// an idle CPU took most of a millisecond on the 2-CPU machines this was
+/// measured on, at the end of every run.
 #[derive(Clone)]
 pub(super) struct Ticker {
     engine: wasmtime::EngineWeak,
@@ -206,11 +219,15 @@ pub(super) struct Ticker {
 struct TickerState {
     /// The stores running.
     running: usize,
+    /// How long the thread goes on once no store runs, for the next run.
+    linger: Duration,
+    /// Since when no store runs.
+    idle_since: Option<std::time::Instant>,
+    /// The ticking thread, if there is one: to wake when it is to stop.
+    thread: Option<std::thread::Thread>,
     /// Which ticking thread is the current one: a thread whose generation
     /// has passed returns (without ticking again).
     generation: u64,
-    /// The current ticking thread, to wake when it is to stop.
-    thread: Option<std::thread::Thread>,
 }
 
 /// One running store's hold on the [`Ticker`]: the epoch advances while a
@@ -229,7 +246,8 @@ impl Ticker {
     pub(super) fn hold(&self) -> anyhow::Result<TickerHold> {
         let mut state = self.state.lock().expect("not poisoned");
         state.running += 1;
-        if state.running == 1 {
+        state.idle_since = None;
+        if state.thread.is_none() {
             state.generation += 1;
             let generation = state.generation;
             let ticker = self.clone();
@@ -250,12 +268,21 @@ impl Ticker {
 
     fn tick(&self, generation: u64) {
         loop {
-            if self
-                .state
-                .lock()
-                .map_or(true, |s| s.generation != generation)
             {
-                return;
+                let Ok(mut state) = self.state.lock() else {
+                    return;
+                };
+                if state.generation != generation {
+                    return;
+                }
+                if state
+                    .idle_since
+                    .is_some_and(|since| since.elapsed() >= state.linger)
+                {
+                    state.generation += 1;
+                    state.thread = None;
+                    return;
+                }
             }
             let Some(engine) = self.engine.upgrade() else {
                 return;
@@ -274,8 +301,11 @@ impl Drop for TickerHold {
         };
         state.running -= 1;
         if state.running == 0 {
-            state.generation += 1;
-            if let Some(thread) = state.thread.take() {
+            state.idle_since = Some(std::time::Instant::now());
+            if state.linger.is_zero()
+                && let Some(thread) = state.thread.take()
+            {
+                state.generation += 1;
                 thread.unpark();
             }
         }
@@ -288,6 +318,48 @@ pub fn shared_runtime() -> anyhow::Result<&'static Runtime> {
     if let Some(rt) = RT.get() {
         return Ok(rt);
     }
-    let rt = Runtime::new()?;
+    let rt = Runtime::new()?.keep_ticking(Duration::from_secs(1));
     Ok(RT.get_or_init(|| rt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thread_of(ticker: &Ticker) -> Option<std::thread::ThreadId> {
+        ticker.state.lock().unwrap().thread.as_ref().map(|t| t.id())
+    }
+
+    #[test]
+    fn the_ticker_thread_ends_with_the_last_run_or_after_its_linger() {
+        let engine = Engine::new(&super::super::engine_config::engine_config()).unwrap();
+        // No linger (a command that runs once): the thread ends with the run.
+        let ticker = Ticker::new(&engine);
+        let first = ticker.hold().unwrap();
+        let second = ticker.hold().unwrap();
+        let id = thread_of(&ticker).expect("ticking");
+        drop(first);
+        assert_eq!(thread_of(&ticker), Some(id), "one run still holds it");
+        drop(second);
+        assert_eq!(thread_of(&ticker), None);
+        let again = ticker.hold().unwrap();
+        assert!(thread_of(&ticker).is_some_and(|t| t != id), "a new thread");
+        drop(again);
+
+        // With a linger (runbook after runbook): the thread serves the next
+        // run, then ends once none has run for that long.
+        let ticker = Ticker::new(&engine);
+        ticker.state.lock().unwrap().linger = Duration::from_millis(50);
+        drop(ticker.hold().unwrap());
+        let id = thread_of(&ticker).expect("lingering");
+        drop(ticker.hold().unwrap());
+        assert_eq!(thread_of(&ticker), Some(id), "reused");
+        let started = std::time::Instant::now();
+        while thread_of(&ticker).is_some() {
+            assert!(started.elapsed() < Duration::from_secs(10), "never ended");
+            std::thread::sleep(TICK);
+        }
+        drop(ticker.hold().unwrap());
+        assert!(thread_of(&ticker).is_some_and(|t| t != id), "a new thread");
+    }
 }
