@@ -2,8 +2,11 @@
 //! the machine code instead of compiling again.
 //!
 //! Entries live in the user's cache directory (`RUNBOOK_CACHE_DIR` overrides),
-//! keyed by the component's sha256 and the engine's compatibility hash, so a
-//! changed component or a different engine configuration never matches.
+//! keyed by the component's BLAKE3 digest ([`Cache::key`]) and the engine's
+//! compatibility hash, so a changed component or a different engine
+//! configuration never matches. (The key is BLAKE3, several times faster than
+//! SHA-256, so that a large component's entry can be looked up beside the
+//! hashing of its identity, its sha256: see `Runtime::load`.)
 //!
 //! Why the bytes are trusted: `Component::deserialize` runs whatever machine
 //! code it is given, so only files this host wrote may reach it. The cache is
@@ -66,35 +69,46 @@ impl Cache {
         Cache { dir: None }
     }
 
-    /// The entry for a component with this sha256 under this engine.
-    pub fn entry(&self, engine: &Engine, wasm_sha256: &str) -> Option<PathBuf> {
+    /// What a component's entries are keyed by: the BLAKE3 digest of its
+    /// bytes, in hex.
+    pub fn key(wasm: &[u8]) -> String {
+        blake3::hash(wasm).to_hex().to_string()
+    }
+
+    /// The entry for a component with this [`Cache::key`] under this engine.
+    pub fn entry(&self, engine: &Engine, key: &str) -> Option<PathBuf> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         env!("CARGO_PKG_VERSION").hash(&mut h);
         let dir = self.dir.as_ref()?;
-        Some(dir.join(format!("{wasm_sha256}-{:016x}.cwasm", h.finish())))
+        Some(dir.join(format!("{key}-{:016x}.cwasm", h.finish())))
+    }
+
+    /// The compiled component from a trustworthy entry for `key`, if there
+    /// is one.
+    pub fn get(&self, engine: &Engine, key: &str) -> Option<Component> {
+        read_entry(engine, &self.entry(engine, key)?)
+    }
+
+    /// Compile `bytes` (whose key is `key`) and store the machine code.
+    /// Cache problems are never fatal.
+    pub fn compile(&self, engine: &Engine, key: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+        let component = Component::new(engine, bytes)?;
+        if let Some(path) = self.entry(engine, key) {
+            // Best effort: a read-only or full disk only costs speed.
+            let _ = write_entry(&path, &component);
+        }
+        Ok(component)
     }
 
     /// The compiled component: from the cache if a trustworthy entry exists,
-    /// else compiled from `bytes` and stored. Cache problems are never fatal.
-    pub fn load(
-        &self,
-        engine: &Engine,
-        wasm_sha256: &str,
-        bytes: &[u8],
-    ) -> wasmtime::Result<(Component, Source)> {
-        let entry = self.entry(engine, wasm_sha256);
-        if let Some(path) = &entry
-            && let Some(component) = read_entry(engine, path)
-        {
-            return Ok((component, Source::Cache));
+    /// else compiled from `bytes` and stored.
+    pub fn load(&self, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, Source)> {
+        let key = Cache::key(bytes);
+        match self.get(engine, &key) {
+            Some(component) => Ok((component, Source::Cache)),
+            None => Ok((self.compile(engine, &key, bytes)?, Source::Compiled)),
         }
-        let component = Component::new(engine, bytes)?;
-        if let Some(path) = &entry {
-            // Best effort: a read-only or full disk only costs speed.
-            let _ = write_entry(path, &component);
-        }
-        Ok((component, Source::Compiled))
     }
 }
 
@@ -102,7 +116,7 @@ impl Cache {
 /// entry's own key, so an entry renamed or copied to another key is refused.
 fn entry_header(path: &Path) -> Option<Vec<u8>> {
     let key = path.file_stem()?.to_str()?;
-    Some(format!("runbook-cwasm-3 {key}\n").into_bytes())
+    Some(format!("runbook-cwasm-4 {key}\n").into_bytes())
 }
 
 /// Where an entry's digest is kept: beside it, `KEY.sum`.
@@ -299,15 +313,15 @@ mod tests {
     #[test]
     fn code_compiled_without_fuel_is_cached_under_another_key() {
         let cache = Cache::at(Path::new("/nonexistent/cache"));
-        let sha = "00".repeat(32);
+        let key = Cache::key(b"a component");
         assert_ne!(
-            cache.entry(&engine(true), &sha),
-            cache.entry(&engine(false), &sha),
+            cache.entry(&engine(true), &key),
+            cache.entry(&engine(false), &key),
             "fuel changes the machine code, so it must change the key"
         );
         assert_eq!(
-            cache.entry(&engine(true), &sha),
-            cache.entry(&engine(true), &sha)
+            cache.entry(&engine(true), &key),
+            cache.entry(&engine(true), &key)
         );
     }
 }

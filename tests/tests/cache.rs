@@ -90,15 +90,15 @@ fn a_changed_component_or_engine_never_matches_an_old_entry() {
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
     let other = wasmtime::Engine::new(&config).unwrap();
-    let a = cache.entry(&engine, &"a".repeat(64)).unwrap();
+    let a = cache.entry(&engine, &Cache::key(b"a")).unwrap();
     assert_ne!(
         a,
-        cache.entry(&engine, &"b".repeat(64)).unwrap(),
-        "another sha256"
+        cache.entry(&engine, &Cache::key(b"b")).unwrap(),
+        "another component"
     );
     assert_ne!(
         a,
-        cache.entry(&other, &"a".repeat(64)).unwrap(),
+        cache.entry(&other, &Cache::key(b"a")).unwrap(),
         "another engine"
     );
 }
@@ -131,14 +131,10 @@ fn an_entry_behind_a_link_or_under_another_key_is_not_used() {
     );
     // A valid entry copied to another component's key is not used for it.
     let clock = std::fs::read(crate::support::runbook_spec("clock-reader")).unwrap();
-    let clock_sha = Runtime::with_cache(Cache::disabled())
-        .unwrap()
-        .load("clock-reader", &clock)
-        .unwrap()
-        .sha256;
+    let clock_key = Cache::key(&clock);
     let name = entry.file_name().unwrap().to_str().unwrap();
     let engine_part = name.split_once('-').unwrap().1;
-    let foreign = dir.path().join(format!("{clock_sha}-{engine_part}"));
+    let foreign = dir.path().join(format!("{clock_key}-{engine_part}"));
     std::fs::copy(&elsewhere, &foreign).unwrap();
     // With its digest too: the digest covers the key it was written for.
     std::fs::copy(entry.with_extension("sum"), foreign.with_extension("sum")).unwrap();

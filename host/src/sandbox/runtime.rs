@@ -24,6 +24,7 @@ pub struct Runtime {
     pub(super) engine: Engine,
     pub(super) linker: Linker<RunState>,
     pub(super) cache: Cache,
+    /// The components loaded, by their [`Cache::key`].
     pub(super) loaded: Mutex<HashMap<String, Loaded>>,
     /// Advances the engine's epoch while a store runs.
     pub(super) ticker: Ticker,
@@ -122,19 +123,42 @@ impl Runtime {
     /// Read the manifest, check the imports, compile, and pre-link a component.
     /// `what` names it in errors (a path or runbook name).
     pub fn load(&self, what: &str, bytes: &[u8]) -> anyhow::Result<Loaded> {
-        let sha256 = hex::encode(Sha256::digest(bytes));
-        if let Some(loaded) = self.loaded.lock().expect("not poisoned").get(&sha256) {
+        // A large component's machine code (a Python runbook's: 19 MB of
+        // component, 40 MB of code) is looked up and checked in the cache on
+        // another CPU while its identity, the sha256, is hashed here: two
+        // hashes of tens of megabytes side by side.
+        let key = Cache::key(bytes);
+        if let Some(loaded) = self.loaded.lock().expect("not poisoned").get(&key) {
             return Ok(loaded.clone());
         }
-        let loaded = self.load_new(what, bytes, sha256)?;
+        let lookup = (bytes.len() >= LOOKUP_BESIDE_BYTES)
+            .then(|| {
+                let (cache, engine, key) = (self.cache.clone(), self.engine.clone(), key.clone());
+                crate::threads::spawn_beside("runbook-cache", move || cache.get(&engine, &key)).ok()
+            })
+            .flatten();
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let cached = || match lookup {
+            Some(thread) => thread.join().ok().flatten(),
+            None => self.cache.get(&self.engine, &key),
+        };
+        let loaded = self.load_new(what, bytes, sha256, cached)?;
         self.loaded
             .lock()
             .expect("not poisoned")
-            .insert(loaded.sha256.clone(), loaded.clone());
+            .insert(key, loaded.clone());
         Ok(loaded)
     }
 
-    fn load_new(&self, what: &str, bytes: &[u8], sha256: String) -> anyhow::Result<Loaded> {
+    /// Load a component not loaded before; `cached` looks its machine code up
+    /// in the cache.
+    fn load_new(
+        &self,
+        what: &str,
+        bytes: &[u8],
+        sha256: String,
+        cached: impl FnOnce() -> Option<Component>,
+    ) -> anyhow::Result<Loaded> {
         let manifest = Manifest::from_wasm(bytes).map_err(|e| match e {
             ManifestError::NotWasm(reason) => anyhow::anyhow!(
                 "{what} is not a WebAssembly component ({reason}); give a runbook name or a .wasm built from a runbook crate"
@@ -161,11 +185,16 @@ impl Runtime {
         });
         let (component, source) = match precompiled {
             Some(c) => (c, Source::Precompiled),
-            None => self
-                .cache
-                .load(&self.engine, &sha256, bytes)
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("{what} is not a valid WebAssembly component"))?,
+            None => match cached() {
+                Some(c) => (c, Source::Cache),
+                None => (
+                    self.cache
+                        .compile(&self.engine, &Cache::key(bytes), bytes)
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| format!("{what} is not a valid WebAssembly component"))?,
+                    Source::Compiled,
+                ),
+            },
         };
         let ty = component.component_type();
         let imports: Vec<String> = ty
@@ -199,6 +228,10 @@ impl Runtime {
         })
     }
 }
+
+/// Components at least this large have their cache entry looked up on
+/// another thread while their sha256 is hashed (see [`Runtime::load`]).
+const LOOKUP_BESIDE_BYTES: usize = 1 << 20;
 
 /// Advances the engine's epoch every [`TICK`] while at least one store runs
 /// (see [`Ticker::hold`]), so each store can have a deadline of its own.
