@@ -150,20 +150,7 @@ impl RunState {
                 resumed = replay.resumes();
                 match replay.answer(index, &request, check.as_ref().err()) {
                     Ok(answer) => answer,
-                    Err(stop) => {
-                        let abort = Abort::from(stop);
-                        // Close the call in the journal before stopping: the
-                        // intent is there, and verify wants every call closed.
-                        self.journal
-                            .append(Record::Result(CallEnd::new(
-                                index,
-                                CallOutcome::Unanswered {
-                                    reason: abort.to_string(),
-                                },
-                            )))
-                            .map_err(Abort::Journal)?;
-                        return Err(abort.into());
-                    }
+                    Err(stop) => return Err(self.unanswered(index, Abort::from(stop))),
                 }
             } else if let Err(reason) = check {
                 (CallOutcome::Denied { reason }, Err(access_denied(&request)))
@@ -186,19 +173,9 @@ impl RunState {
                         },
                         Err(crate::backend::cut_error(&reason)),
                     ),
+                    // Nothing was sent, and the run stops: a host error.
                     NotReady::Unavailable(reason) => {
-                        // Closed in the journal as not answered (nothing was
-                        // sent), and the run stops: a host error.
-                        let abort = Abort::Unavailable(reason);
-                        self.journal
-                            .append(Record::Result(CallEnd::new(
-                                index,
-                                CallOutcome::Unanswered {
-                                    reason: abort.to_string(),
-                                },
-                            )))
-                            .map_err(Abort::Journal)?;
-                        return Err(abort.into());
+                        return Err(self.unanswered(index, Abort::Unavailable(reason)));
                     }
                 }
             } else {
@@ -292,6 +269,22 @@ impl RunState {
                 })
             }
             Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// Stop the run on call `index`, not sent, for `abort`: the call is
+    /// closed in the journal first (its intent is there, and verify wants
+    /// every call closed).
+    fn unanswered(&mut self, index: u32, abort: Abort) -> anyhow::Error {
+        let closed = self.journal.append(Record::Result(CallEnd::new(
+            index,
+            CallOutcome::Unanswered {
+                reason: abort.to_string(),
+            },
+        )));
+        match closed {
+            Ok(()) => abort.into(),
+            Err(e) => Abort::Journal(e).into(),
         }
     }
 
