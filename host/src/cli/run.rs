@@ -382,6 +382,9 @@ pub fn main(argv: Vec<OsString>, spec: &str, early: Option<Connecting>) -> anyho
     };
     let params = params::given(&matches, &loaded.manifest);
     if args.fleet.is_fleet() {
+        // Each target sets up AWS its own way (a role, an account): the
+        // set-up begun for a single run ends here, having asked nothing.
+        drop(early);
         return super::fleet::main(&rt, &loaded, &args, params, signed_by);
     }
     if let Err(e) = loaded.manifest.check_params(&params) {
