@@ -444,6 +444,16 @@ fn run_scratch(
     cmd.args(args).output().unwrap()
 }
 
+/// `runbook run RB --user mfa-test --dry-run` with [`run_scratch`].
+fn dry_run_scratch(
+    tmp: &tempfile::TempDir,
+    env: &[(&str, &str)],
+    rb: &std::path::Path,
+) -> std::process::Output {
+    let rb = rb.to_str().unwrap();
+    run_scratch(tmp, env, &["run", rb, "--user", "mfa-test", "--dry-run"])
+}
+
 /// The components built in `tmp/cache`.
 fn built(tmp: &tempfile::TempDir) -> Vec<PathBuf> {
     std::fs::read_dir(tmp.path().join("cache/runbook/python"))
@@ -460,17 +470,7 @@ fn built(tmp: &tempfile::TempDir) -> Vec<PathBuf> {
 fn a_python_runbook_that_does_not_build_is_refused_with_componentize_pys_words() {
     let tmp = tempfile::tempdir().unwrap();
     let rb = scratch_runbook(&tmp, "def run(params):\n    return (\n");
-    let out = run_scratch(
-        &tmp,
-        &[],
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--user",
-            "mfa-test",
-            "--dry-run",
-        ],
-    );
+    let out = dry_run_scratch(&tmp, &[], &rb);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
     assert!(stderr.contains("building Python runbook"), "{stderr}");
@@ -486,17 +486,7 @@ fn a_python_runbook_that_loops_at_import_is_stopped_at_the_build_timeout() {
         "while True:\n    pass\n\ndef run(params):\n    pass\n",
     );
     let started = Instant::now();
-    let out = run_scratch(
-        &tmp,
-        &[("RUNBOOK_PYTHON_BUILD_TIMEOUT", "5")],
-        &[
-            "run",
-            rb.to_str().unwrap(),
-            "--user",
-            "mfa-test",
-            "--dry-run",
-        ],
-    );
+    let out = dry_run_scratch(&tmp, &[("RUNBOOK_PYTHON_BUILD_TIMEOUT", "5")], &rb);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
     assert!(
