@@ -100,16 +100,6 @@ impl Cache {
         }
         Ok(component)
     }
-
-    /// The compiled component: from the cache if a trustworthy entry exists,
-    /// else compiled from `bytes` and stored.
-    pub fn load(&self, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<(Component, Source)> {
-        let key = Cache::key(bytes);
-        match self.get(engine, &key) {
-            Some(component) => Ok((component, Source::Cache)),
-            None => Ok((self.compile(engine, &key, bytes)?, Source::Compiled)),
-        }
-    }
 }
 
 /// What an entry's digest covers before its payload: a format tag and the

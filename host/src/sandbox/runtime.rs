@@ -142,7 +142,7 @@ impl Runtime {
             Some(thread) => thread.join().ok().flatten(),
             None => self.cache.get(&self.engine, &key),
         };
-        let loaded = self.load_new(what, bytes, sha256, cached)?;
+        let loaded = self.load_new(what, bytes, &key, sha256, cached)?;
         self.loaded
             .lock()
             .expect("not poisoned")
@@ -150,12 +150,13 @@ impl Runtime {
         Ok(loaded)
     }
 
-    /// Load a component not loaded before; `cached` looks its machine code up
-    /// in the cache.
+    /// Load a component not loaded before, whose [`Cache::key`] is `key`;
+    /// `cached` looks its machine code up in the cache.
     fn load_new(
         &self,
         what: &str,
         bytes: &[u8],
+        key: &str,
         sha256: String,
         cached: impl FnOnce() -> Option<Component>,
     ) -> anyhow::Result<Loaded> {
@@ -189,7 +190,7 @@ impl Runtime {
                 Some(c) => (c, Source::Cache),
                 None => (
                     self.cache
-                        .compile(&self.engine, &Cache::key(bytes), bytes)
+                        .compile(&self.engine, key, bytes)
                         .map_err(anyhow::Error::from)
                         .with_context(|| format!("{what} is not a valid WebAssembly component"))?,
                     Source::Compiled,
