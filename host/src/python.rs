@@ -88,6 +88,11 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
 /// The most of componentize-py's (or pip's) output kept for a message.
 const MAX_OUTPUT: u64 = 64 << 10;
 
+/// The most a build may write to its output file: module-level code that
+/// prints in a loop is stopped here rather than filling the disk until the
+/// build's timeout.
+const MAX_OUTPUT_FILE: u64 = 16 << 20;
+
 /// componentize-py's wheels on PyPI, by sha256: pip installs only one of
 /// these, and never builds one from source (which would run its build's
 /// code on this machine).
@@ -210,15 +215,19 @@ pub fn build(dir: &Path, say: &mut dyn FnMut(&str)) -> anyhow::Result<PathBuf> {
     let (status, output) = run_bounded(command, stage.path(), build_timeout())
         .with_context(|| format!("cannot run {}", printable_path(&componentize)))?;
     match status {
-        None => bail!(
+        Ended::TimedOut => bail!(
             "building Python runbook {shown} did not finish within {} s, and was stopped: componentize-py runs app.py's module-level code while it builds, so a loop or a wait there never ends; move it into run() (RUNBOOK_PYTHON_BUILD_TIMEOUT sets the limit)",
             build_timeout().as_secs()
         ),
-        Some(status) if !status.success() => bail!(
+        Ended::TooMuchOutput => bail!(
+            "building Python runbook {shown} wrote more than {} MiB of output, and was stopped: componentize-py runs app.py's module-level code while it builds; move what prints there into run()",
+            MAX_OUTPUT_FILE >> 20
+        ),
+        Ended::Exited(status) if !status.success() => bail!(
             "building Python runbook {shown} failed ({status}): componentize-py said:\n{}",
             crate::transcript::printable(output.trim_end())
         ),
-        Some(_) => {}
+        Ended::Exited(_) => {}
     }
     let mut component =
         std::fs::read(&raw).with_context(|| format!("cannot read {}", raw.display()))?;
@@ -260,14 +269,23 @@ fn open_lock(path: &Path) -> anyhow::Result<std::fs::File> {
         .with_context(|| format!("cannot open the build lock {}", printable_path(path)))
 }
 
-/// Run `command` to its end or for at most `timeout` (then kill it), its
-/// stdout and stderr going to files in `scratch`. Its exit status (`None`:
-/// killed at the timeout) and at most [`MAX_OUTPUT`] bytes of what it said.
+/// How a bounded command ended.
+enum Ended {
+    Exited(std::process::ExitStatus),
+    /// Killed at its timeout.
+    TimedOut,
+    /// Killed for writing more than [`MAX_OUTPUT_FILE`] bytes.
+    TooMuchOutput,
+}
+
+/// Run `command` to its end, for at most `timeout` and [`MAX_OUTPUT_FILE`]
+/// bytes of output (then kill it), its stdout and stderr going to a file in
+/// `scratch`. How it ended, and at most [`MAX_OUTPUT`] bytes of what it said.
 fn run_bounded(
     mut command: Command,
     scratch: &Path,
     timeout: Duration,
-) -> std::io::Result<(Option<std::process::ExitStatus>, String)> {
+) -> std::io::Result<(Ended, String)> {
     let log = scratch.join(".output");
     let out = std::fs::File::create(&log)?;
     let mut child = command
@@ -278,12 +296,19 @@ fn run_bounded(
     let deadline = Instant::now() + timeout;
     let status = loop {
         if let Some(status) = child.try_wait()? {
-            break Some(status);
+            break Ended::Exited(status);
         }
-        if Instant::now() >= deadline {
+        let stop = if Instant::now() >= deadline {
+            Some(Ended::TimedOut)
+        } else if std::fs::metadata(&log).is_ok_and(|m| m.len() > MAX_OUTPUT_FILE) {
+            Some(Ended::TooMuchOutput)
+        } else {
+            None
+        };
+        if let Some(stop) = stop {
             let _ = child.kill();
             let _ = child.wait();
-            break None;
+            break stop;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -400,7 +425,7 @@ fn stage_files(stage: &Path, sources: &[(String, Vec<u8>)]) -> anyhow::Result<()
 }
 
 /// Where a Python runbook's builds and componentize-py go. For a runbook
-/// inside a checkout of the project, the checkout's target directory
+/// inside the checkout this binary was built from, its target directory
 /// (`CARGO_TARGET_DIR`, else `target/` at its root), as cargo does for the
 /// Rust ones. Anywhere else, the user's cache directory
 /// (`~/.cache/runbook`), private to the user: never a directory that came
@@ -408,8 +433,13 @@ fn stage_files(stage: &Path, sources: &[(String, Vec<u8>)]) -> anyhow::Result<()
 /// component of its own.
 fn build_root(dir: &Path) -> anyhow::Result<PathBuf> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    // Only the checkout this binary was built from: a runbook's own tree can
+    // look like a checkout (those two files and a `target/` of its choice).
+    let built_from = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).canonicalize();
     let checkout = dir.ancestors().find(|a| {
-        a.join("sdk/wit/runbook.wit").is_file() && a.join("runbooks/Cargo.toml").is_file()
+        built_from.as_deref().is_ok_and(|c| c == *a)
+            && a.join("sdk/wit/runbook.wit").is_file()
+            && a.join("runbooks/Cargo.toml").is_file()
     });
     if let Some(root) = checkout {
         return Ok(std::env::var_os("CARGO_TARGET_DIR")
