@@ -909,3 +909,39 @@ fn on_a_terminal_an_approved_change_iam_refused_once_may_be_sent_again() {
         .count();
     assert_eq!(deletes, 2, "refused once by IAM, then sent again");
 }
+
+#[test]
+fn a_run_killed_before_its_first_change_is_run_again_not_resumed() {
+    // The seed fixture cut after its first read: killed before its first
+    // change, so before it recorded its caller (an identity line comes just
+    // before the first change). Nothing needs resuming, and saying so beats
+    // comparing a caller it never learned.
+    // (The fixture predates the identity line: its header names the caller,
+    // which a run of this host would not yet have written.)
+    let seed = seed_fixture();
+    let mut lines: Vec<serde_json::Value> = seed
+        .lines()
+        .take(3)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    lines[0]["target"].as_object_mut().unwrap().remove("caller");
+    let cut = crate::journal::chain(lines);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.jsonl");
+    std::fs::write(&path, &cut).unwrap();
+    let p = Partial::read(&path).unwrap();
+    assert_eq!(p.caller(), None);
+    let out = crate::support::runbook()
+        .env("RUNBOOK_STATE_DIR", dir.path())
+        .args(["run", "mfa-recovery", "--user", "mfa-test", "--yes"])
+        .args(["--endpoint-url", "http://127.0.0.1:9", "--resume"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the journal's run stopped before its first change (it changed nothing, and never recorded its caller): there is nothing to resume; run again"),
+        "{stderr}"
+    );
+}

@@ -1009,7 +1009,17 @@ fn resumable_one(
         )));
     }
     // The caller is in the header's target, or (when STS answered while the
-    // run read) in the journal's identity record.
+    // run read) in the journal's identity record, written before the first
+    // change: a run stopped before that never learned it, and changed nothing.
+    let changed_something = journal
+        .records
+        .iter()
+        .any(|r| matches!(r, Record::Call(c) if c.request.is_mutation()));
+    if journal.caller().is_none() && !changed_something {
+        return Err(usage(
+            "the journal's run stopped before its first change (it changed nothing, and never recorded its caller): there is nothing to resume; run again".to_owned(),
+        ));
+    }
     for key in ["endpoint", "caller"] {
         let then = match key {
             "caller" => journal.caller(),
