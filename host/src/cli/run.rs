@@ -729,7 +729,10 @@ fn run_to_journal(
     let mut resumed_live = None;
     if args.resume.is_some() {
         let (live, caller) = start()?;
-        target.insert("caller".to_owned(), caller.get());
+        // Within the run's deadline: credentials that never come must not
+        // hold a resume forever (an unknown caller is then refused below).
+        let within = std::time::Instant::now() + limits.deadline;
+        target.insert("caller".to_owned(), caller.get_until(Some(within)));
         resumed_live = Some(live);
     }
 
