@@ -69,10 +69,14 @@ fn an_endless_loop_stops_at_the_deadline() {
 #[test]
 fn the_deadline_holds_for_each_run_of_one_runtime_in_turn() {
     // The thread that advances the engine's epoch runs only while a store
-    // runs: it must start again for the next run of the same runtime (as in
-    // a fleet, or the planning pass and then the run).
+    // runs (the harness's runtime keeps it a second longer, for the next
+    // run): it must start again for a later run of the same runtime. The
+    // turns are two seconds apart, so each starts a new one.
     let bytes = std::fs::read(runbook_spec("hostile-loop")).unwrap();
     for turn in 0..3 {
+        if turn > 0 {
+            std::thread::sleep(Duration::from_secs(2));
+        }
         let started = Instant::now();
         let run = runbook_host::harness::Harness::from_bytes("hostile-loop", &bytes)
             .unwrap()
