@@ -812,7 +812,9 @@ fn run_to_journal(
                 params: params.clone(),
                 mode: Mode::DryRun,
                 target: target.clone(),
-                backend: Box::new(DryRun::new(connect()?)),
+                // The plan reads through the client set up early; the run
+                // after the prompt gets a client of its own.
+                backend: Box::new(DryRun::new(live)),
                 consent: Consent::Given,
                 limits: limits.clone(),
                 journal: JournalWriter::in_memory(),
@@ -874,7 +876,7 @@ fn run_to_journal(
             Consent::Approved(approved),
         )
     } else {
-        (Mode::Live, Box::new(connect()?), Consent::Refused)
+        (Mode::Live, Box::new(live), Consent::Refused)
     };
 
     errln!("{header_line}, {}", mode.name());
