@@ -479,3 +479,182 @@ fn a_run_refused_before_it_starts_asks_aws_nothing() {
     }
     assert!(!state.path().join("callers").exists());
 }
+
+#[test]
+fn the_endpoint_flag_wins_over_the_environment_and_the_header_says_where_calls_went() {
+    // The flag wins over every variable, for IAM's calls and STS's, and the
+    // header records it. Here the variables name a closed port.
+    let moto = Moto::start();
+    let (serial, _) = moto.user_with_virtual("mfa-test", "mfa-test");
+    let state = tempfile::tempdir().unwrap();
+    let journal = state.path().join("run.jsonl");
+    let closed = "http://127.0.0.1:9";
+    let out = crate::support::runbook()
+        .env("RUNBOOK_STATE_DIR", state.path())
+        .env("AWS_ENDPOINT_URL_IAM", closed)
+        .env("AWS_ENDPOINT_URL_STS", closed)
+        .env("AWS_ENDPOINT_URL", closed)
+        .args(["run", "mfa-recovery", "--user", "mfa-test", "--yes"])
+        .args(["--endpoint-url", &moto.url, "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(moto.devices_of("mfa-test").is_empty());
+    assert!(moto.virtual_devices().iter().all(|(s, _)| *s != serial));
+    let j = Journal::read(&journal).unwrap();
+    assert_eq!(j.header.target.get("endpoint"), Some(&moto.url));
+    // STS too was asked at the flag's endpoint: the caller is moto's.
+    assert!(
+        j.caller().is_some_and(|c| c.starts_with("arn:aws:")),
+        "{:?}",
+        j.caller()
+    );
+}
+
+#[test]
+fn a_profile_that_would_send_calls_elsewhere_than_the_header_says_is_refused() {
+    // The header records where IAM's calls go from the command line and the
+    // environment; a profile's endpoint_url would have sent them elsewhere
+    // (here a closed port) while the header said AWS. Refused before any
+    // call is sent, naming the setting and the fix; the flag then wins.
+    let moto = Moto::start();
+    let (serial, _) = moto.user_with_virtual("mfa-test", "mfa-test");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "[profile elsewhere]\nendpoint_url = http://127.0.0.1:9\n",
+    )
+    .unwrap();
+    let run = |journal: &Path, flag: &[&str]| {
+        crate::support::runbook()
+            .env("AWS_CONFIG_FILE", &config)
+            .env("RUNBOOK_STATE_DIR", dir.path())
+            .args(["run", "mfa-recovery", "--user", "mfa-test", "--yes"])
+            .args(["--profile", "elsewhere"])
+            .args(flag)
+            .arg("--journal")
+            .arg(journal)
+            .output()
+            .unwrap()
+    };
+    let refused = dir.path().join("refused.jsonl");
+    let out = run(&refused, &[]);
+    assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+    let report = text(&out).0;
+    assert!(
+        report.contains(
+            "sends IAM calls to http://127.0.0.1:9, while runbook sends them to AWS's own"
+        ) && report.contains("give the endpoint with --endpoint-url"),
+        "{report}"
+    );
+    let j = Journal::read(&refused).unwrap();
+    assert_eq!(j.header.target.get("endpoint"), None);
+    assert_eq!(
+        j.calls()
+            .filter(|(c, _)| c.request.operation().is_some())
+            .count(),
+        1
+    );
+    assert!(
+        matches!(j.calls().next(), Some((_, e)) if matches!(e.outcome, CallOutcome::Unanswered { .. })),
+        "{:?}",
+        j.calls().next()
+    );
+    assert_eq!(moto.devices_of("mfa-test"), vec![serial]);
+
+    let flagged = dir.path().join("flagged.jsonl");
+    let out = run(&flagged, &["--endpoint-url", &moto.url]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(moto.devices_of("mfa-test").is_empty());
+}
+
+#[test]
+fn a_remembered_caller_is_kept_per_endpoint_however_the_endpoint_is_given() {
+    // Two endpoints named through AWS_ENDPOINT_URL with one access key id
+    // are two places, each with its own caller: the second run asks STS at
+    // its own endpoint rather than take the first one's answer.
+    use crate::support::proxy::Proxy;
+    let moto = Moto::start();
+    moto.user_with_virtual("first", "first");
+    moto.user_with_virtual("second", "second");
+    let proxy = Proxy::start(&moto);
+    let state = tempfile::tempdir().unwrap();
+    let run = |user: &str, url: &str| {
+        let journal = state.path().join(format!("{user}.jsonl"));
+        let out = crate::support::runbook()
+            .env("RUNBOOK_STATE_DIR", state.path())
+            .env("AWS_ENDPOINT_URL", url)
+            .args(["run", "mfa-recovery", "--user", user, "--yes", "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        Journal::read(&journal).unwrap()
+    };
+    let first = run("first", &moto.url);
+    assert_eq!(first.header.target.get("endpoint"), Some(&moto.url));
+    let second = run("second", &proxy.url);
+    assert_eq!(second.header.target.get("endpoint"), Some(&proxy.url));
+    assert_eq!(proxy.applied("GetCallerIdentity"), 1, "{}", proxy.log());
+    let remembered = std::fs::read_dir(state.path().join("callers"))
+        .unwrap()
+        .count();
+    assert_eq!(remembered, 2);
+}
+
+#[test]
+fn credentials_are_resolved_once_per_run() {
+    // A credential helper (an SSO login, a hardware token) runs once per
+    // run, however many clients (IAM's, STS's for the caller) need it.
+    let moto = Moto::start();
+    moto.user_with_virtual("mfa-test", "mfa-test");
+    let dir = tempfile::tempdir().unwrap();
+    let count = dir.path().join("resolutions");
+    let helper = dir.path().join("helper.sh");
+    std::fs::write(
+        &helper,
+        format!(
+            "echo x >> '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}}'\n",
+            count.display()
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile helper]\ncredential_process = sh {}\n",
+            helper.display()
+        ),
+    )
+    .unwrap();
+    let journal = dir.path().join("run.jsonl");
+    let out = crate::support::runbook()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", &config)
+        // A fresh state directory: no caller remembered, so STS is asked too.
+        .env("RUNBOOK_STATE_DIR", dir.path())
+        .args(["run", "mfa-recovery", "--user", "mfa-test", "--yes"])
+        .args([
+            "--profile",
+            "helper",
+            "--endpoint-url",
+            &moto.url,
+            "--journal",
+        ])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(moto.devices_of("mfa-test").is_empty());
+    let j = Journal::read(&journal).unwrap();
+    assert!(
+        j.caller().is_some_and(|c| c.starts_with("arn:aws:")),
+        "{:?}",
+        j.caller()
+    );
+    assert_eq!(std::fs::read_to_string(&count).unwrap(), "x\n");
+}

@@ -1,8 +1,12 @@
 //! The live backend: the real `aws-sdk-iam` over HTTP.
 //!
 //! Credentials come from the standard chain (environment, `--profile`, SSO,
-//! instance roles); `--region`, `--endpoint-url` and `AWS_ENDPOINT_URL(_IAM)`
-//! are honoured. IAM is global, so the region defaults to `us-east-1` when none
+//! instance roles), resolved once per run and shared by every client (see
+//! [`ResolvedOnce`]); `--region` is honoured. Where each service's calls go is
+//! decided here, by [`endpoint`], and each client is built with exactly that
+//! endpoint: `--endpoint-url`, else `AWS_ENDPOINT_URL_<SERVICE>`, else
+//! `AWS_ENDPOINT_URL`, else AWS's own. The journal's header records the same
+//! value for IAM. IAM is global, so the region defaults to `us-east-1` when none
 //! is configured. List calls are paginated here, 1,000 items a page (IAM's
 //! maximum), so a runbook sees whole lists.
 //!
@@ -100,28 +104,168 @@ pub struct Live {
     config: aws_config::SdkConfig,
     /// The request ids of the answers to the call in flight.
     request_ids: RequestIds,
-    /// Where the calls go (`--endpoint-url`): with the access key id, what
-    /// the remembered caller is keyed by.
-    endpoint: Option<String>,
+    /// `--endpoint-url`, which every client's [`endpoint`] starts from.
+    endpoint_flag: Option<String>,
 }
 
-/// What the remembered caller is keyed by: the sha256 of the endpoint
-/// (`--endpoint-url`) and the access key id of the credentials the calls are
-/// made with (resolved here, on the caller's own thread: a provider that
-/// fetches them, SSO or a role, asks AWS).
+/// An AWS service the host calls, by the name its endpoint variable carries
+/// (`AWS_ENDPOINT_URL_<NAME>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Iam,
+    Sts,
+    Organizations,
+}
+
+impl Service {
+    const ALL: [Service; 3] = [Service::Iam, Service::Sts, Service::Organizations];
+
+    fn env_suffix(self) -> &'static str {
+        match self {
+            Service::Iam => "IAM",
+            Service::Sts => "STS",
+            Service::Organizations => "ORGANIZATIONS",
+        }
+    }
+
+    /// Its id in the SDK's service configuration (a profile's `services`).
+    fn sdk_id(self) -> &'static str {
+        match self {
+            Service::Iam => "IAM",
+            Service::Sts => "STS",
+            Service::Organizations => "Organizations",
+        }
+    }
+}
+
+/// Where `service`'s calls go: `flag` (`--endpoint-url`) if given, else
+/// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL` (both unless
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is `true`), else AWS's own (`None`).
+///
+/// A journal's header records it for IAM as the run starts, from the command
+/// line and the environment alone (the AWS configuration is still being
+/// loaded, beside it). Every client is built with exactly this, and a
+/// configuration whose profile would send the calls elsewhere is refused
+/// (see [`sdk_endpoint`]): the record and the calls cannot disagree.
+pub fn endpoint(service: Service, flag: Option<&str>) -> Option<String> {
+    if let Some(url) = flag {
+        return Some(url.to_owned());
+    }
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return None;
+    }
+    var(&format!("AWS_ENDPOINT_URL_{}", service.env_suffix())).or_else(|| var("AWS_ENDPOINT_URL"))
+}
+
+/// Where the SDK itself would send `service`'s calls with `config`, as the
+/// service crates' `From<&SdkConfig>` resolve it: an endpoint set in code
+/// (`--endpoint-url`), else the service's own (`AWS_ENDPOINT_URL_<SERVICE>`,
+/// or the profile's `services` section), else the shared one
+/// (`AWS_ENDPOINT_URL`, or the profile's `endpoint_url`); the profile's
+/// `ignore_configured_endpoint_urls` turns off all but the first.
+fn sdk_endpoint(config: &aws_config::SdkConfig, service: Service) -> Option<String> {
+    let shared = config.endpoint_url().map(str::to_owned);
+    if config.get_origin("endpoint_url").is_client_config() {
+        return shared;
+    }
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id(service.sdk_id())
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build();
+    let own = match (key, config.service_config()) {
+        (Ok(key), Some(loader)) => loader.load_config(key),
+        _ => None,
+    };
+    own.or(shared)
+}
+
+/// Refuse a configuration that would send a service's calls elsewhere than
+/// [`endpoint`] says (a profile's endpoint settings, which runbook does not
+/// use): the journal would record one endpoint while the calls went to
+/// another, and silently using AWS's own in its place could leave a network
+/// or compliance boundary the operator configured.
+fn check_endpoints(config: &aws_config::SdkConfig, flag: Option<&str>) -> std::io::Result<()> {
+    let say = |url: Option<&str>| url.map_or_else(|| "AWS's own".to_owned(), str::to_owned);
+    for service in Service::ALL {
+        let ours = endpoint(service, flag);
+        let configured = sdk_endpoint(config, service);
+        if ours != configured {
+            let suffix = service.env_suffix();
+            return Err(std::io::Error::other(format!(
+                "the AWS configuration (the profile's endpoint_url, services section or ignore_configured_endpoint_urls) sends {suffix} calls to {}, while runbook sends them to {} (--endpoint-url, else AWS_ENDPOINT_URL_{suffix}, else AWS_ENDPOINT_URL; a profile's endpoint settings are not used, so that the journal records where the calls went): give the endpoint with --endpoint-url, or remove the setting from the profile",
+                say(configured.as_deref()),
+                say(ours.as_deref())
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An STS client for `config`, its calls sent to STS's [`endpoint`].
+fn sts_client(config: &aws_config::SdkConfig, flag: Option<&str>) -> aws_sdk_sts::Client {
+    let mut sts = aws_sdk_sts::config::Builder::from(config);
+    sts.set_endpoint_url(endpoint(Service::Sts, flag));
+    aws_sdk_sts::Client::from_conf(sts.build())
+}
+
+/// What the remembered caller is keyed by: the sha256 of where IAM's and
+/// STS's calls go ([`endpoint`]) and the access key id of the credentials
+/// the calls are made with (resolved here, on the caller's own thread: a
+/// provider that fetches them, SSO or a role, asks AWS; the run's client
+/// then uses the same resolution, see [`ResolvedOnce`]).
 fn identity_key(
     runtime: &tokio::runtime::Runtime,
     config: &aws_config::SdkConfig,
-    endpoint: Option<&str>,
+    flag: Option<&str>,
 ) -> Option<String> {
     use aws_sdk_iam::config::ProvideCredentials;
     let provider = config.credentials_provider()?;
     let credentials = runtime.block_on(provider.provide_credentials()).ok()?;
     let mut h = <sha2::Sha256 as sha2::Digest>::new();
-    sha2::Digest::update(&mut h, endpoint.unwrap_or("aws").as_bytes());
-    sha2::Digest::update(&mut h, b"\0");
+    for service in [Service::Iam, Service::Sts] {
+        let url = endpoint(service, flag);
+        sha2::Digest::update(&mut h, url.as_deref().unwrap_or("aws").as_bytes());
+        sha2::Digest::update(&mut h, b"\0");
+    }
     sha2::Digest::update(&mut h, credentials.access_key_id().as_bytes());
     Some(hex::encode(sha2::Digest::finalize(h)))
+}
+
+/// The run's credentials, resolved once and shared by every client made
+/// from the configuration (IAM's, STS's, the caller's key): without it each
+/// resolves them on its own, and a `credential_process` runs, or a profile's
+/// role is assumed, once per client. Held until five minutes before they
+/// expire, then resolved again; concurrent callers wait for the one
+/// resolution in flight. A failure is not held: the next caller tries again.
+#[derive(Debug)]
+struct ResolvedOnce {
+    inner: aws_sdk_iam::config::SharedCredentialsProvider,
+    held: tokio::sync::Mutex<Option<aws_sdk_iam::config::Credentials>>,
+}
+
+impl aws_sdk_iam::config::ProvideCredentials for ResolvedOnce {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            let mut held = self.held.lock().await;
+            let fresh = |c: &aws_sdk_iam::config::Credentials| {
+                c.expiry()
+                    .is_none_or(|at| at > SystemTime::now() + Duration::from_secs(300))
+            };
+            if let Some(c) = held.as_ref().filter(|c| fresh(c)) {
+                return Ok(c.clone());
+            }
+            let resolved = self.inner.provide_credentials().await?;
+            *held = Some(resolved.clone());
+            Ok(resolved)
+        })
+    }
 }
 
 /// Where remembered callers are kept: `STATE_DIR/callers/KEY`.
@@ -163,11 +307,12 @@ fn remember_caller(key: &str, arn: &str) {
     }
 }
 
-/// Who the calls to `endpoint` with `config`'s credentials are made as, on a
-/// runtime of its own: the caller remembered for that access key, or else
-/// what STS says (GetCallerIdentity), remembered when it is an ARN; the
-/// error if it is unknown.
-pub(super) fn find_caller(endpoint: Option<&str>, config: &aws_config::SdkConfig) -> String {
+/// Who the calls with `config`'s credentials are made as (`flag` is
+/// `--endpoint-url`, see [`endpoint`]), on a runtime of its own: the caller
+/// remembered for that access key and those endpoints, or else what STS
+/// says (GetCallerIdentity), remembered when it is an ARN; the error if it
+/// is unknown.
+pub(super) fn find_caller(flag: Option<&str>, config: &aws_config::SdkConfig) -> String {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -175,11 +320,11 @@ pub(super) fn find_caller(endpoint: Option<&str>, config: &aws_config::SdkConfig
         Ok(runtime) => runtime,
         Err(e) => return format!("unknown (no runtime for STS: {e})"),
     };
-    let key = identity_key(&runtime, config, endpoint);
+    let key = identity_key(&runtime, config, flag);
     if let Some(arn) = key.as_deref().and_then(remembered_caller) {
         return arn;
     }
-    let arn = caller_of(&runtime, &aws_sdk_sts::Client::new(config));
+    let arn = caller_of(&runtime, &sts_client(config, flag));
     if let Some(key) = key
         && arn.starts_with("arn:")
     {
@@ -339,9 +484,21 @@ impl Live {
             loader = loader.endpoint_url(url);
         }
         let mut config = runtime.block_on(loader.load());
+        let flag = options.endpoint_url.as_deref();
+        check_endpoints(&config, flag)?;
+        if let Some(inner) = config.credentials_provider() {
+            let once = ResolvedOnce {
+                inner,
+                held: tokio::sync::Mutex::new(None),
+            };
+            config = config
+                .into_builder()
+                .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(once))
+                .build();
+        }
         if let Some(role) = &options.assume_role {
             let credentials = runtime
-                .block_on(assume(&aws_sdk_sts::Client::new(&config), role))
+                .block_on(assume(&sts_client(&config, flag), role))
                 .map_err(std::io::Error::other)?;
             config = config
                 .into_builder()
@@ -351,7 +508,9 @@ impl Live {
                 .build();
         }
         let request_ids = RequestIds::default();
-        let mut iam = aws_sdk_iam::config::Builder::from(&config).interceptor(request_ids.clone());
+        let mut iam = aws_sdk_iam::config::Builder::from(&config);
+        iam.set_endpoint_url(endpoint(Service::Iam, flag));
+        let mut iam = iam.interceptor(request_ids.clone());
         if let Some(rate) = rate {
             iam = iam.interceptor(RateLimit(rate));
         }
@@ -359,7 +518,7 @@ impl Live {
         Ok(Live {
             client: Client::from_conf(iam),
             config,
-            endpoint: options.endpoint_url.clone(),
+            endpoint_flag: options.endpoint_url.clone(),
             runtime,
             request_ids,
         })
@@ -368,7 +527,10 @@ impl Live {
     /// Who the calls are made as (STS GetCallerIdentity, which needs no
     /// permission), for the journal header; the error code if it is unknown.
     pub fn caller(&self) -> String {
-        caller_of(&self.runtime, &aws_sdk_sts::Client::new(&self.config))
+        caller_of(
+            &self.runtime,
+            &sts_client(&self.config, self.endpoint_flag.as_deref()),
+        )
     }
 
     /// [`Live::caller`], asked on a thread of its own: the run goes on and
@@ -377,7 +539,7 @@ impl Live {
     ///
     /// An access key id names one principal for its whole life, so the answer
     /// is remembered (in the state directory, private to the user, keyed by
-    /// the sha256 of the endpoint and the key id, never the secret): a later
+    /// the sha256 of the endpoints and the key id, never the secret): a later
     /// run with the same credentials knows its caller without asking STS.
     pub fn caller_in_background(&self) -> Caller {
         let (endpoint, config) = self.identity();
@@ -393,20 +555,25 @@ impl Live {
         }
     }
 
-    /// What finding the caller needs (see [`find_caller`]): the endpoint and
-    /// the configuration.
+    /// What finding the caller needs (see [`find_caller`]): `--endpoint-url`
+    /// and the configuration.
     pub(super) fn identity(&self) -> (Option<String>, aws_config::SdkConfig) {
-        (self.endpoint.clone(), self.config.clone())
+        (self.endpoint_flag.clone(), self.config.clone())
     }
 
     /// The active accounts of the caller's AWS Organization
     /// (organizations:ListAccounts, every page), sorted; or why not.
     pub fn organization_accounts(&self) -> Result<Vec<String>, String> {
         use aws_sdk_organizations::types::AccountStatus;
+        let mut organizations = aws_sdk_organizations::config::Builder::from(&self.config);
+        organizations.set_endpoint_url(endpoint(
+            Service::Organizations,
+            self.endpoint_flag.as_deref(),
+        ));
         let pages = self
             .runtime
             .block_on(
-                aws_sdk_organizations::Client::new(&self.config)
+                aws_sdk_organizations::Client::from_conf(organizations.build())
                     .list_accounts()
                     .into_paginator()
                     .send()
@@ -1101,8 +1268,6 @@ pub(crate) async fn list_user_tags(c: &Client, user_name: &str) -> CallResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
 
     #[test]
     fn a_report_parses_into_typed_rows_whatever_the_commas_in_names() {

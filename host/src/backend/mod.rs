@@ -14,7 +14,7 @@ use std::time::Instant;
 
 pub use connecting::{Connecting, Deferred};
 pub use dry_run::DryRun;
-pub use live::{AssumeRole, Caller, Live, LiveOptions, RateLimiter};
+pub use live::{AssumeRole, Caller, Live, LiveOptions, RateLimiter, Service, endpoint};
 
 use crate::bindings::{IamError, ServiceError};
 use crate::journal::{CallOutcome, RunOutcome};

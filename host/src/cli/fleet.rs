@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use runbook_host::backend::{AssumeRole, Backend, DryRun, Live, LiveOptions, RateLimiter};
+use runbook_host::backend::{
+    AssumeRole, Backend, DryRun, Live, LiveOptions, RateLimiter, Service, endpoint,
+};
 use runbook_host::exit;
 use runbook_host::fleet::{self as record, FleetHeader, FleetWriter, TargetDone};
 use runbook_host::grant::{Grant, OperatorPolicy};
@@ -423,11 +425,7 @@ impl Fleet<'_> {
 
     /// Where and as whom `t`'s IAM is reached, for its journal's header.
     fn target_map(&self, t: &Target, caller: String) -> BTreeMap<String, String> {
-        let endpoint = self.args.endpoint_url.clone().or_else(|| {
-            std::env::var("AWS_ENDPOINT_URL_IAM")
-                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-                .ok()
-        });
+        let endpoint = endpoint(Service::Iam, self.args.endpoint_url.as_deref());
         let mut target = BTreeMap::new();
         for (k, v) in [
             ("endpoint", endpoint),

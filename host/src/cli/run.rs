@@ -10,7 +10,9 @@ use super::params;
 use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, ValueEnum};
-use runbook_host::backend::{Backend, Caller, Connecting, Deferred, DryRun, Live, LiveOptions};
+use runbook_host::backend::{
+    Backend, Caller, Connecting, Deferred, DryRun, Live, LiveOptions, Service, endpoint,
+};
 use runbook_host::config::Config;
 use runbook_host::exit;
 use runbook_host::grant::{Grant, OperatorPolicy};
@@ -686,11 +688,8 @@ fn run_to_journal(
         return Ok(print_report(&report, Mode::Replay, &target_id, finished));
     }
 
-    let endpoint = args.endpoint_url.clone().or_else(|| {
-        std::env::var("AWS_ENDPOINT_URL_IAM")
-            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-            .ok()
-    });
+    // Where IAM's calls go: the client is built with exactly this.
+    let endpoint = endpoint(Service::Iam, args.endpoint_url.as_deref());
     let options = LiveOptions {
         profile: args.profile.clone(),
         region: args.region.clone(),
