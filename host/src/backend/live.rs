@@ -94,9 +94,34 @@ impl aws_sdk_iam::config::Intercept for RateLimit {
     }
 }
 
+/// The runtime a [`Live`] makes its calls on, shut down without waiting when
+/// it is dropped. A call cut at the deadline can leave a DNS lookup running
+/// on the runtime's blocking pool (the HTTP client resolves names with
+/// getaddrinfo there), and dropping a runtime waits for that pool however
+/// long the lookup takes: the run, or a fleet's target, would end past its
+/// deadline. Shut down in the background, the lookup is left to finish on
+/// its own (or end with the process).
+struct CallRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for CallRuntime {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("taken only when dropped")
+    }
+}
+
+impl Drop for CallRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// Real calls to IAM.
 pub struct Live {
-    runtime: tokio::runtime::Runtime,
+    runtime: CallRuntime,
     client: Client,
     /// The shared configuration the STS and Organizations clients are made
     /// from when first needed: a single run with a remembered caller needs
@@ -519,7 +544,7 @@ impl Live {
             client: Client::from_conf(iam),
             config,
             endpoint_flag: options.endpoint_url.clone(),
-            runtime,
+            runtime: CallRuntime(Some(runtime)),
             request_ids,
         })
     }
@@ -1268,6 +1293,27 @@ pub(crate) async fn list_user_tags(c: &Client, user_name: &str) -> CallResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lookup_left_running_on_the_blocking_pool_does_not_hold_the_drop() {
+        // A stalled getaddrinfo, as a call cut at its deadline leaves it.
+        let live = Live::connect(&LiveOptions {
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            ..LiveOptions::default()
+        })
+        .unwrap();
+        live.runtime
+            .spawn_blocking(|| std::thread::sleep(Duration::from_secs(20)));
+        let started = std::time::Instant::now();
+        drop(live);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
 
     #[test]
     fn a_report_parses_into_typed_rows_whatever_the_commas_in_names() {
