@@ -13,7 +13,7 @@ Prints medians and ratios.
 Both binaries are timed as installed: copied into a directory of their own, as
 `cargo install` copies them. A binary the linker has just written maps into a
 process measurably slower (the page cache holds it in small pages; measured
-here: about 1 ms a run for the 250 MB `runbook`), which would charge the larger
+here: about 1 ms a run for a 250 MB `runbook`), which would charge the larger
 binary for how it was built rather than for what it does.
 Benchmarks report; they never fail on a figure.
 """

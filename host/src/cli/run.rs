@@ -78,8 +78,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub(super) region: Option<String>,
 
-    /// Send IAM calls to this endpoint instead of AWS (also read from
-    /// AWS_ENDPOINT_URL_IAM and AWS_ENDPOINT_URL).
+    /// Send IAM's and STS's calls to this endpoint instead of AWS's (without
+    /// it: AWS_ENDPOINT_URL_IAM / _STS, else AWS_ENDPOINT_URL; a profile's
+    /// endpoint_url is refused, the journal records where calls go).
     #[arg(long, value_name = "URL")]
     pub(super) endpoint_url: Option<String>,
 
