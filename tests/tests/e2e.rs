@@ -546,7 +546,9 @@ fn a_profile_that_would_send_calls_elsewhere_than_the_header_says_is_refused() {
     assert!(
         report.contains(
             "sends IAM calls to http://127.0.0.1:9, while runbook sends them to AWS's own"
-        ) && report.contains("give the endpoint with --endpoint-url"),
+        ) && report.contains(
+            "give the endpoint with AWS_ENDPOINT_URL_IAM (this service) or --endpoint-url (every service)"
+        ),
         "{report}"
     );
     let j = Journal::read(&refused).unwrap();
@@ -568,6 +570,37 @@ fn a_profile_that_would_send_calls_elsewhere_than_the_header_says_is_refused() {
     let out = run(&flagged, &["--endpoint-url", &moto.url]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert!(moto.devices_of("mfa-test").is_empty());
+}
+
+#[test]
+fn an_empty_endpoint_variable_is_unset_for_the_run_and_for_the_check() {
+    // CI sets a variable to "" when its secret is missing: the next rule
+    // applies (here AWS_ENDPOINT_URL), on runbook's side and in the check of
+    // the SDK's configuration alike, rather than a refusal naming "".
+    let moto = Moto::start();
+    moto.user_with_virtual("mfa-test", "mfa-test");
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.jsonl");
+    let out = crate::support::runbook()
+        .env("RUNBOOK_STATE_DIR", dir.path())
+        .env("AWS_ENDPOINT_URL_IAM", "")
+        .env("AWS_ENDPOINT_URL_STS", "")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .args([
+            "run",
+            "mfa-recovery",
+            "--user",
+            "mfa-test",
+            "--yes",
+            "--journal",
+        ])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(moto.devices_of("mfa-test").is_empty());
+    let j = Journal::read(&journal).unwrap();
+    assert_eq!(j.header.target.get("endpoint"), Some(&moto.url));
 }
 
 #[test]

@@ -143,8 +143,6 @@ pub enum Service {
 }
 
 impl Service {
-    const ALL: [Service; 3] = [Service::Iam, Service::Sts, Service::Organizations];
-
     fn env_suffix(self) -> &'static str {
         match self {
             Service::Iam => "IAM",
@@ -203,29 +201,34 @@ fn sdk_endpoint(config: &aws_config::SdkConfig, service: Service) -> Option<Stri
         (Ok(key), Some(loader)) => loader.load_config(key),
         _ => None,
     };
-    own.or(shared)
+    // An empty value is unset, as [`endpoint`] reads it (the SDK would send
+    // to an empty URL and fail each call).
+    let set = |url: Option<String>| url.filter(|u| !u.is_empty());
+    set(own).or(set(shared))
 }
 
-/// Refuse a configuration that would send a service's calls elsewhere than
+/// Refuse a configuration that would send `service`'s calls elsewhere than
 /// [`endpoint`] says (a profile's endpoint settings, which runbook does not
 /// use): the journal would record one endpoint while the calls went to
 /// another, and silently using AWS's own in its place could leave a network
 /// or compliance boundary the operator configured.
-fn check_endpoints(config: &aws_config::SdkConfig, flag: Option<&str>) -> std::io::Result<()> {
+fn check_endpoint(
+    config: &aws_config::SdkConfig,
+    flag: Option<&str>,
+    service: Service,
+) -> std::io::Result<()> {
     let say = |url: Option<&str>| url.map_or_else(|| "AWS's own".to_owned(), str::to_owned);
-    for service in Service::ALL {
-        let ours = endpoint(service, flag);
-        let configured = sdk_endpoint(config, service);
-        if ours != configured {
-            let suffix = service.env_suffix();
-            return Err(std::io::Error::other(format!(
-                "the AWS configuration (the profile's endpoint_url, services section or ignore_configured_endpoint_urls) sends {suffix} calls to {}, while runbook sends them to {} (--endpoint-url, else AWS_ENDPOINT_URL_{suffix}, else AWS_ENDPOINT_URL; a profile's endpoint settings are not used, so that the journal records where the calls went): give the endpoint with --endpoint-url, or remove the setting from the profile",
-                say(configured.as_deref()),
-                say(ours.as_deref())
-            )));
-        }
+    let ours = endpoint(service, flag);
+    let configured = sdk_endpoint(config, service);
+    if ours == configured {
+        return Ok(());
     }
-    Ok(())
+    let suffix = service.env_suffix();
+    Err(std::io::Error::other(format!(
+        "the AWS configuration (the profile's endpoint_url, services section or ignore_configured_endpoint_urls) sends {suffix} calls to {}, while runbook sends them to {} (--endpoint-url, else AWS_ENDPOINT_URL_{suffix}, else AWS_ENDPOINT_URL; a profile's endpoint settings are not used, so that the journal records where the calls went): give the endpoint with AWS_ENDPOINT_URL_{suffix} (this service) or --endpoint-url (every service), or remove the setting from the profile",
+        say(configured.as_deref()),
+        say(ours.as_deref())
+    )))
 }
 
 /// An STS client for `config`, its calls sent to STS's [`endpoint`].
@@ -261,13 +264,22 @@ fn identity_key(
 /// The run's credentials, resolved once and shared by every client made
 /// from the configuration (IAM's, STS's, the caller's key): without it each
 /// resolves them on its own, and a `credential_process` runs, or a profile's
-/// role is assumed, once per client. Held until five minutes before they
-/// expire, then resolved again; concurrent callers wait for the one
-/// resolution in flight. A failure is not held: the next caller tries again.
+/// role is assumed, once per client. Held until a minute before they expire,
+/// or for 15 minutes if they do not (as the SDK's own cache holds them), then
+/// resolved again; concurrent callers wait for the one resolution in flight.
+/// A failure is not held: the next caller tries again.
 #[derive(Debug)]
 struct ResolvedOnce {
     inner: aws_sdk_iam::config::SharedCredentialsProvider,
-    held: tokio::sync::Mutex<Option<aws_sdk_iam::config::Credentials>>,
+    /// The credentials and until when they are handed out.
+    held: tokio::sync::Mutex<Option<(aws_sdk_iam::config::Credentials, SystemTime)>>,
+}
+
+impl ResolvedOnce {
+    /// Credentials without an expiry are resolved again after this.
+    const HOLD_UNDATED: Duration = Duration::from_secs(15 * 60);
+    /// Dated ones are resolved again this long before they expire.
+    const MARGIN: Duration = Duration::from_secs(60);
 }
 
 impl aws_sdk_iam::config::ProvideCredentials for ResolvedOnce {
@@ -279,15 +291,16 @@ impl aws_sdk_iam::config::ProvideCredentials for ResolvedOnce {
     {
         aws_credential_types::provider::future::ProvideCredentials::new(async move {
             let mut held = self.held.lock().await;
-            let fresh = |c: &aws_sdk_iam::config::Credentials| {
-                c.expiry()
-                    .is_none_or(|at| at > SystemTime::now() + Duration::from_secs(300))
-            };
-            if let Some(c) = held.as_ref().filter(|c| fresh(c)) {
+            let now = SystemTime::now();
+            if let Some((c, _)) = held.as_ref().filter(|(_, until)| now < *until) {
                 return Ok(c.clone());
             }
             let resolved = self.inner.provide_credentials().await?;
-            *held = Some(resolved.clone());
+            let until = match resolved.expiry() {
+                None => now + Self::HOLD_UNDATED,
+                Some(at) => at.checked_sub(Self::MARGIN).unwrap_or(at),
+            };
+            *held = Some((resolved.clone(), until));
             Ok(resolved)
         })
     }
@@ -510,7 +523,10 @@ impl Live {
         }
         let mut config = runtime.block_on(loader.load());
         let flag = options.endpoint_url.as_deref();
-        check_endpoints(&config, flag)?;
+        // The services every run calls; Organizations is checked where a
+        // fleet lists the accounts.
+        check_endpoint(&config, flag, Service::Iam)?;
+        check_endpoint(&config, flag, Service::Sts)?;
         if let Some(inner) = config.credentials_provider() {
             let once = ResolvedOnce {
                 inner,
@@ -590,6 +606,12 @@ impl Live {
     /// (organizations:ListAccounts, every page), sorted; or why not.
     pub fn organization_accounts(&self) -> Result<Vec<String>, String> {
         use aws_sdk_organizations::types::AccountStatus;
+        check_endpoint(
+            &self.config,
+            self.endpoint_flag.as_deref(),
+            Service::Organizations,
+        )
+        .map_err(|e| e.to_string())?;
         let mut organizations = aws_sdk_organizations::config::Builder::from(&self.config);
         organizations.set_endpoint_url(endpoint(
             Service::Organizations,
