@@ -22,6 +22,23 @@ fn ops(j: &Journal) -> Vec<&'static str> {
     j.calls().map(|(c, _)| c.request.op()).collect()
 }
 
+/// `runbook run mfa-recovery --user USER --yes --journal JOURNAL`, its state
+/// (remembered callers, pins) in `state`, with what `with` adds (flags, the
+/// environment).
+fn recover_in(
+    state: &Path,
+    user: &str,
+    journal: &Path,
+    with: impl FnOnce(&mut std::process::Command),
+) -> std::process::Output {
+    let mut cmd = crate::support::runbook();
+    cmd.env("RUNBOOK_STATE_DIR", state)
+        .args(["run", "mfa-recovery", "--user", user, "--yes", "--journal"])
+        .arg(journal);
+    with(&mut cmd);
+    cmd.output().unwrap()
+}
+
 fn mutations_sent(j: &Journal) -> usize {
     j.calls()
         .filter(|(c, e)| c.request.is_mutation() && matches!(e.outcome, CallOutcome::Ok { .. }))
@@ -323,13 +340,9 @@ fn the_caller_is_asked_of_sts_once_per_access_key_and_remembered_privately() {
     let state = tempfile::tempdir().unwrap();
     let run = |user: &str| {
         let journal = state.path().join(format!("{user}.jsonl"));
-        let out = crate::support::runbook()
-            .env("RUNBOOK_STATE_DIR", state.path())
-            .args(["run", "mfa-recovery", "--user", user, "--yes"])
-            .args(["--endpoint-url", &proxy.url, "--journal"])
-            .arg(&journal)
-            .output()
-            .unwrap();
+        let out = recover_in(state.path(), user, &journal, |cmd| {
+            cmd.args(["--endpoint-url", &proxy.url]);
+        });
         assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
         Journal::read(&journal).unwrap()
     };
@@ -489,16 +502,12 @@ fn the_endpoint_flag_wins_over_the_environment_and_the_header_says_where_calls_w
     let state = tempfile::tempdir().unwrap();
     let journal = state.path().join("run.jsonl");
     let closed = "http://127.0.0.1:9";
-    let out = crate::support::runbook()
-        .env("RUNBOOK_STATE_DIR", state.path())
-        .env("AWS_ENDPOINT_URL_IAM", closed)
-        .env("AWS_ENDPOINT_URL_STS", closed)
-        .env("AWS_ENDPOINT_URL", closed)
-        .args(["run", "mfa-recovery", "--user", "mfa-test", "--yes"])
-        .args(["--endpoint-url", &moto.url, "--journal"])
-        .arg(&journal)
-        .output()
-        .unwrap();
+    let out = recover_in(state.path(), "mfa-test", &journal, |cmd| {
+        cmd.env("AWS_ENDPOINT_URL_IAM", closed)
+            .env("AWS_ENDPOINT_URL_STS", closed)
+            .env("AWS_ENDPOINT_URL", closed)
+            .args(["--endpoint-url", &moto.url]);
+    });
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert!(moto.devices_of("mfa-test").is_empty());
     assert!(moto.virtual_devices().iter().all(|(s, _)| *s != serial));
@@ -528,16 +537,11 @@ fn a_profile_that_would_send_calls_elsewhere_than_the_header_says_is_refused() {
     )
     .unwrap();
     let run = |journal: &Path, flag: &[&str]| {
-        crate::support::runbook()
-            .env("AWS_CONFIG_FILE", &config)
-            .env("RUNBOOK_STATE_DIR", dir.path())
-            .args(["run", "mfa-recovery", "--user", "mfa-test", "--yes"])
-            .args(["--profile", "elsewhere"])
-            .args(flag)
-            .arg("--journal")
-            .arg(journal)
-            .output()
-            .unwrap()
+        recover_in(dir.path(), "mfa-test", journal, |cmd| {
+            cmd.env("AWS_CONFIG_FILE", &config)
+                .args(["--profile", "elsewhere"])
+                .args(flag);
+        })
     };
     let refused = dir.path().join("refused.jsonl");
     let out = run(&refused, &[]);
@@ -581,22 +585,11 @@ fn an_empty_endpoint_variable_is_unset_for_the_run_and_for_the_check() {
     moto.user_with_virtual("mfa-test", "mfa-test");
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("run.jsonl");
-    let out = crate::support::runbook()
-        .env("RUNBOOK_STATE_DIR", dir.path())
-        .env("AWS_ENDPOINT_URL_IAM", "")
-        .env("AWS_ENDPOINT_URL_STS", "")
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .args([
-            "run",
-            "mfa-recovery",
-            "--user",
-            "mfa-test",
-            "--yes",
-            "--journal",
-        ])
-        .arg(&journal)
-        .output()
-        .unwrap();
+    let out = recover_in(dir.path(), "mfa-test", &journal, |cmd| {
+        cmd.env("AWS_ENDPOINT_URL_IAM", "")
+            .env("AWS_ENDPOINT_URL_STS", "")
+            .env("AWS_ENDPOINT_URL", &moto.url);
+    });
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert!(moto.devices_of("mfa-test").is_empty());
     let j = Journal::read(&journal).unwrap();
@@ -616,13 +609,9 @@ fn a_remembered_caller_is_kept_per_endpoint_however_the_endpoint_is_given() {
     let state = tempfile::tempdir().unwrap();
     let run = |user: &str, url: &str| {
         let journal = state.path().join(format!("{user}.jsonl"));
-        let out = crate::support::runbook()
-            .env("RUNBOOK_STATE_DIR", state.path())
-            .env("AWS_ENDPOINT_URL", url)
-            .args(["run", "mfa-recovery", "--user", user, "--yes", "--journal"])
-            .arg(&journal)
-            .output()
-            .unwrap();
+        let out = recover_in(state.path(), user, &journal, |cmd| {
+            cmd.env("AWS_ENDPOINT_URL", url);
+        });
         assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
         Journal::read(&journal).unwrap()
     };
@@ -664,23 +653,13 @@ fn credentials_are_resolved_once_per_run() {
     )
     .unwrap();
     let journal = dir.path().join("run.jsonl");
-    let out = crate::support::runbook()
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env("AWS_CONFIG_FILE", &config)
-        // A fresh state directory: no caller remembered, so STS is asked too.
-        .env("RUNBOOK_STATE_DIR", dir.path())
-        .args(["run", "mfa-recovery", "--user", "mfa-test", "--yes"])
-        .args([
-            "--profile",
-            "helper",
-            "--endpoint-url",
-            &moto.url,
-            "--journal",
-        ])
-        .arg(&journal)
-        .output()
-        .unwrap();
+    // A fresh state directory: no caller remembered, so STS is asked too.
+    let out = recover_in(dir.path(), "mfa-test", &journal, |cmd| {
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_CONFIG_FILE", &config)
+            .args(["--profile", "helper", "--endpoint-url", &moto.url]);
+    });
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert!(moto.devices_of("mfa-test").is_empty());
     let j = Journal::read(&journal).unwrap();
