@@ -423,3 +423,60 @@ fn max_failures_stops_starting_new_targets() {
     );
     verify(&dir.path().join("journals/fleet.jsonl"));
 }
+
+#[test]
+fn a_credential_helper_runs_once_for_the_whole_fleet() {
+    // A credential_process (an SSO login, a hardware token) asks once per
+    // fleet, not once per target: the base's credentials are resolved once,
+    // and each target assumes its role with them.
+    let moto = Moto::start();
+    let ids = moto.organization(1);
+    let account = moto.in_account(&ids[0], ROLE);
+    let mut rows = vec!["user,account,role".to_owned()];
+    for u in 0..3 {
+        let user = format!("member{u}");
+        account.user_with_virtual(&user, &user);
+        rows.push(format!("{user},{},{ROLE}", ids[0]));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let targets = dir.path().join("targets.csv");
+    std::fs::write(&targets, rows.join("\n") + "\n").unwrap();
+    let count = dir.path().join("resolutions");
+    let helper = dir.path().join("helper.sh");
+    std::fs::write(
+        &helper,
+        format!(
+            "echo x >> '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}}'\n",
+            count.display()
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile helper]\ncredential_process = sh {}\n",
+            helper.display()
+        ),
+    )
+    .unwrap();
+    let out = crate::support::runbook()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("RUNBOOK_STATE_DIR", dir.path())
+        .args(["run", "mfa-recovery", "--targets"])
+        .arg(&targets)
+        .args(["--profile", "helper", "--endpoint-url", &moto.url, "--yes"])
+        .args(["--concurrency", "2", "--journal-dir"])
+        .arg(dir.path().join("journals"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    for u in 0..3 {
+        assert!(account.devices_of(&format!("member{u}")).is_empty());
+    }
+    assert_eq!(std::fs::read_to_string(&count).unwrap(), "x\n");
+    verify(&dir.path().join("journals/fleet.jsonl"));
+}

@@ -280,6 +280,28 @@ impl ResolvedOnce {
     const HOLD_UNDATED: Duration = Duration::from_secs(15 * 60);
     /// Dated ones are resolved again this long before they expire.
     const MARGIN: Duration = Duration::from_secs(60);
+
+    /// `credentials`, resolved now, with until when they are handed out.
+    fn holding(
+        credentials: aws_sdk_iam::config::Credentials,
+    ) -> (aws_sdk_iam::config::Credentials, SystemTime) {
+        let until = match credentials.expiry() {
+            None => SystemTime::now() + Self::HOLD_UNDATED,
+            Some(at) => at.checked_sub(Self::MARGIN).unwrap_or(at),
+        };
+        (credentials, until)
+    }
+}
+
+/// Credentials resolved once, for a fleet's targets to start from (see
+/// [`Live::credentials`]); never printed.
+#[derive(Clone)]
+pub struct SharedCredentials((aws_sdk_iam::config::Credentials, SystemTime));
+
+impl std::fmt::Debug for SharedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedCredentials(..)")
+    }
 }
 
 impl aws_sdk_iam::config::ProvideCredentials for ResolvedOnce {
@@ -296,11 +318,7 @@ impl aws_sdk_iam::config::ProvideCredentials for ResolvedOnce {
                 return Ok(c.clone());
             }
             let resolved = self.inner.provide_credentials().await?;
-            let until = match resolved.expiry() {
-                None => now + Self::HOLD_UNDATED,
-                Some(at) => at.checked_sub(Self::MARGIN).unwrap_or(at),
-            };
-            *held = Some((resolved.clone(), until));
+            *held = Some(Self::holding(resolved.clone()));
             Ok(resolved)
         })
     }
@@ -487,13 +505,17 @@ impl Live {
     /// unless a role is to be assumed (then STS AssumeRole, which fails here
     /// if the role cannot be assumed).
     pub fn connect(options: &LiveOptions) -> std::io::Result<Live> {
-        Live::connect_limited(options, None)
+        Live::connect_limited(options, None, None)
     }
 
-    /// [`Live::connect`], with every IAM request held to `rate`.
+    /// [`Live::connect`], with every IAM request held to `rate`, and
+    /// credentials already resolved (`shared`, a fleet's, see
+    /// [`Live::credentials`]) used until they near their expiry instead of
+    /// resolving them again.
     pub fn connect_limited(
         options: &LiveOptions,
         rate: Option<std::sync::Arc<RateLimiter>>,
+        shared: Option<&SharedCredentials>,
     ) -> std::io::Result<Live> {
         // One thread: calls are sequential, and a runbook waits on each.
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -530,7 +552,7 @@ impl Live {
         if let Some(inner) = config.credentials_provider() {
             let once = ResolvedOnce {
                 inner,
-                held: tokio::sync::Mutex::new(None),
+                held: tokio::sync::Mutex::new(shared.map(|s| s.0.clone())),
             };
             config = config
                 .into_builder()
@@ -563,6 +585,20 @@ impl Live {
             runtime: CallRuntime(Some(runtime)),
             request_ids,
         })
+    }
+
+    /// The credentials the calls are made with, resolved (once: see
+    /// [`ResolvedOnce`]) for a fleet's targets to share. Each target loads
+    /// its own configuration and runtime (an HTTP client must not outlive
+    /// the runtime it ran on), and with these resolves nothing until they
+    /// near their expiry: a `credential_process` or a profile's role runs
+    /// once per fleet, not once per target. `None` if they cannot be
+    /// resolved (each target then tries, and says why).
+    pub fn credentials(&self) -> Option<SharedCredentials> {
+        use aws_sdk_iam::config::ProvideCredentials;
+        let provider = self.config.credentials_provider()?;
+        let credentials = self.runtime.block_on(provider.provide_credentials()).ok()?;
+        Some(SharedCredentials(ResolvedOnce::holding(credentials)))
     }
 
     /// Who the calls are made as (STS GetCallerIdentity, which needs no

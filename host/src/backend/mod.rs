@@ -14,7 +14,9 @@ use std::time::Instant;
 
 pub use connecting::{Connecting, Deferred};
 pub use dry_run::DryRun;
-pub use live::{AssumeRole, Caller, Live, LiveOptions, RateLimiter, Service, endpoint};
+pub use live::{
+    AssumeRole, Caller, Live, LiveOptions, RateLimiter, Service, SharedCredentials, endpoint,
+};
 
 use crate::bindings::{IamError, ServiceError};
 use crate::journal::{CallOutcome, RunOutcome};

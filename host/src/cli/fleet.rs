@@ -20,7 +20,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use runbook_host::backend::{
-    AssumeRole, Backend, DryRun, Live, LiveOptions, RateLimiter, Service, endpoint,
+    AssumeRole, Backend, DryRun, Live, LiveOptions, RateLimiter, Service, SharedCredentials,
+    endpoint,
 };
 use runbook_host::exit;
 use runbook_host::fleet::{self as record, FleetHeader, FleetWriter, TargetDone};
@@ -376,6 +377,8 @@ struct Fleet<'a> {
     policy: OperatorPolicy,
     signed_by: Option<Signer>,
     caller: String,
+    /// The base's credentials, resolved once for every target.
+    credentials: Option<SharedCredentials>,
     session: String,
     rates: Mutex<BTreeMap<String, Arc<RateLimiter>>>,
     /// The fleet journal, shared by the workers.
@@ -413,8 +416,12 @@ impl Fleet<'_> {
     /// IAM reached for `t`, as the role it assumes: the backend and whom
     /// the calls are made as, or why not.
     fn connect(&self, t: &Target) -> Result<(Live, String), String> {
-        let live = Live::connect_limited(&self.options(t), Some(self.rate(t)))
-            .map_err(|e| e.to_string())?;
+        let live = Live::connect_limited(
+            &self.options(t),
+            Some(self.rate(t)),
+            self.credentials.as_ref(),
+        )
+        .map_err(|e| e.to_string())?;
         let caller = if t.role.is_some() {
             live.caller()
         } else {
@@ -693,6 +700,7 @@ pub fn main(
     };
     let base = Live::connect(&base_options).context("cannot set up the AWS client")?;
     let caller = base.caller();
+    let credentials = base.credentials();
     let targets = match (&f.targets, &f.accounts) {
         (Some(file), _) => {
             read_targets(file, &loaded.manifest, &cli_params, f.role_name.as_deref())
@@ -824,6 +832,7 @@ pub fn main(
         signed_by,
         session: session_name(&loaded.manifest.name, &caller),
         caller,
+        credentials,
         rates: Mutex::new(BTreeMap::new()),
         record: Mutex::new(writer),
     };
