@@ -549,9 +549,9 @@ fn a_profile_that_would_send_calls_elsewhere_than_the_header_says_is_refused() {
     let report = text(&out).0;
     assert!(
         report.contains(
-            "sends IAM calls to http://127.0.0.1:9, while runbook sends them to AWS's own"
+            "sends IAM calls to http://127.0.0.1:9, while the journal records them as going to AWS's own"
         ) && report.contains(
-            "give the endpoint with AWS_ENDPOINT_URL_IAM (this service) or --endpoint-url (every service)"
+            "give the endpoint with AWS_ENDPOINT_URL_IAM (IAM alone) or --endpoint-url (every service)"
         ),
         "{report}"
     );
@@ -574,6 +574,39 @@ fn a_profile_that_would_send_calls_elsewhere_than_the_header_says_is_refused() {
     let out = run(&flagged, &["--endpoint-url", &moto.url]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert!(moto.devices_of("mfa-test").is_empty());
+}
+
+#[test]
+fn a_profile_endpoint_for_sts_alone_is_used_for_the_caller() {
+    // No journal records STS's endpoint: a profile's services section that
+    // sends STS elsewhere (an STS VPC endpoint, say) is honoured, not refused.
+    // Here it sends STS through the fault proxy, which counts the lookup.
+    use crate::support::proxy::Proxy;
+    let moto = Moto::start();
+    moto.user_with_virtual("mfa-test", "mfa-test");
+    let proxy = Proxy::start(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile vpc]\nservices = vpc\n\n[services vpc]\nsts =\n  endpoint_url = {}\n",
+            proxy.url
+        ),
+    )
+    .unwrap();
+    let journal = dir.path().join("run.jsonl");
+    let out = recover_in(dir.path(), "mfa-test", &journal, |cmd| {
+        cmd.env("AWS_CONFIG_FILE", &config)
+            .env("AWS_ENDPOINT_URL_IAM", &moto.url)
+            .args(["--profile", "vpc"]);
+    });
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(moto.devices_of("mfa-test").is_empty());
+    assert_eq!(proxy.applied("GetCallerIdentity"), 1, "{}", proxy.log());
+    assert_eq!(proxy.applied("ListMFADevices"), 0, "{}", proxy.log());
+    let j = Journal::read(&journal).unwrap();
+    assert_eq!(j.header.target.get("endpoint"), Some(&moto.url));
 }
 
 #[test]

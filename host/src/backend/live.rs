@@ -2,11 +2,11 @@
 //!
 //! Credentials come from the standard chain (environment, `--profile`, SSO,
 //! instance roles), resolved once per run and shared by every client (see
-//! [`ResolvedOnce`]); `--region` is honoured. Where each service's calls go is
-//! decided here, by [`endpoint`], and each client is built with exactly that
-//! endpoint: `--endpoint-url`, else `AWS_ENDPOINT_URL_<SERVICE>`, else
-//! `AWS_ENDPOINT_URL`, else AWS's own. The journal's header records the same
-//! value for IAM. IAM is global, so the region defaults to `us-east-1` when none
+//! [`ResolvedOnce`]); `--region` is honoured. Where IAM's calls go is decided
+//! here, by [`endpoint`], and the IAM client is built with exactly that
+//! endpoint: `--endpoint-url`, else `AWS_ENDPOINT_URL_IAM`, else
+//! `AWS_ENDPOINT_URL`, else AWS's own; the journal's header records the same
+//! value. STS and Organizations go where the AWS configuration says. IAM is global, so the region defaults to `us-east-1` when none
 //! is configured. List calls are paginated here, 1,000 items a page (IAM's
 //! maximum), so a runbook sees whole lists.
 //!
@@ -161,15 +161,17 @@ impl Service {
     }
 }
 
-/// Where `service`'s calls go: `flag` (`--endpoint-url`) if given, else
-/// `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL` (both unless
-/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is `true`), else AWS's own (`None`).
+/// Where `service`'s calls go by the command line and the environment alone:
+/// `flag` (`--endpoint-url`) if given, else `AWS_ENDPOINT_URL_<SERVICE>`, else
+/// `AWS_ENDPOINT_URL` (both unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is
+/// `true`), else AWS's own (`None`).
 ///
-/// A journal's header records it for IAM as the run starts, from the command
-/// line and the environment alone (the AWS configuration is still being
-/// loaded, beside it). Every client is built with exactly this, and a
-/// configuration whose profile would send the calls elsewhere is refused
-/// (see [`sdk_endpoint`]): the record and the calls cannot disagree.
+/// A journal's header records it for IAM as the run starts (the AWS
+/// configuration is still being loaded, beside it). The IAM client is built
+/// with exactly this, and a configuration whose profile would send IAM's
+/// calls elsewhere is refused (see [`check_iam_endpoint`]): the record and
+/// the calls cannot disagree. STS's and Organizations' endpoints, which no
+/// journal records, are the configuration's ([`sdk_endpoint`]).
 pub fn endpoint(service: Service, flag: Option<&str>) -> Option<String> {
     if let Some(url) = flag {
         return Some(url.to_owned());
@@ -207,39 +209,36 @@ fn sdk_endpoint(config: &aws_config::SdkConfig, service: Service) -> Option<Stri
     set(own).or(set(shared))
 }
 
-/// Refuse a configuration that would send `service`'s calls elsewhere than
-/// [`endpoint`] says (a profile's endpoint settings, which runbook does not
-/// use): the journal would record one endpoint while the calls went to
-/// another, and silently using AWS's own in its place could leave a network
-/// or compliance boundary the operator configured.
-fn check_endpoint(
-    config: &aws_config::SdkConfig,
-    flag: Option<&str>,
-    service: Service,
-) -> std::io::Result<()> {
+/// Refuse a configuration that would send IAM's calls elsewhere than
+/// [`endpoint`] says (a profile's endpoint settings, which the journal's
+/// header cannot know of when it is written): the journal would record one
+/// endpoint while the calls went to another, and silently using AWS's own in
+/// its place could leave a network or compliance boundary the operator
+/// configured.
+fn check_iam_endpoint(config: &aws_config::SdkConfig, flag: Option<&str>) -> std::io::Result<()> {
     let say = |url: Option<&str>| url.map_or_else(|| "AWS's own".to_owned(), str::to_owned);
-    let ours = endpoint(service, flag);
-    let configured = sdk_endpoint(config, service);
+    let ours = endpoint(Service::Iam, flag);
+    let configured = sdk_endpoint(config, Service::Iam);
     if ours == configured {
         return Ok(());
     }
-    let suffix = service.env_suffix();
     Err(std::io::Error::other(format!(
-        "the AWS configuration (the profile's endpoint_url, services section or ignore_configured_endpoint_urls) sends {suffix} calls to {}, while runbook sends them to {} (--endpoint-url, else AWS_ENDPOINT_URL_{suffix}, else AWS_ENDPOINT_URL; a profile's endpoint settings are not used, so that the journal records where the calls went): give the endpoint with AWS_ENDPOINT_URL_{suffix} (this service) or --endpoint-url (every service), or remove the setting from the profile",
+        "the AWS configuration (the profile's endpoint_url, services section or ignore_configured_endpoint_urls) sends IAM calls to {}, while the journal records them as going to {} (--endpoint-url, else AWS_ENDPOINT_URL_IAM, else AWS_ENDPOINT_URL; a profile's endpoint settings for IAM are not used): give the endpoint with AWS_ENDPOINT_URL_IAM (IAM alone) or --endpoint-url (every service), or remove the setting from the profile",
         say(configured.as_deref()),
         say(ours.as_deref())
     )))
 }
 
-/// An STS client for `config`, its calls sent to STS's [`endpoint`].
-fn sts_client(config: &aws_config::SdkConfig, flag: Option<&str>) -> aws_sdk_sts::Client {
+/// An STS client for `config`, its calls sent where the configuration says
+/// ([`sdk_endpoint`]: `--endpoint-url` first).
+fn sts_client(config: &aws_config::SdkConfig) -> aws_sdk_sts::Client {
     let mut sts = aws_sdk_sts::config::Builder::from(config);
-    sts.set_endpoint_url(endpoint(Service::Sts, flag));
+    sts.set_endpoint_url(sdk_endpoint(config, Service::Sts));
     aws_sdk_sts::Client::from_conf(sts.build())
 }
 
 /// What the remembered caller is keyed by: the sha256 of where IAM's and
-/// STS's calls go ([`endpoint`]) and the access key id of the credentials
+/// STS's calls go ([`endpoint`], [`sdk_endpoint`]) and the access key id of the credentials
 /// the calls are made with (resolved here, on the caller's own thread: a
 /// provider that fetches them, SSO or a role, asks AWS; the run's client
 /// then uses the same resolution, see [`ResolvedOnce`]).
@@ -252,8 +251,10 @@ fn identity_key(
     let provider = config.credentials_provider()?;
     let credentials = runtime.block_on(provider.provide_credentials()).ok()?;
     let mut h = <sha2::Sha256 as sha2::Digest>::new();
-    for service in [Service::Iam, Service::Sts] {
-        let url = endpoint(service, flag);
+    for url in [
+        endpoint(Service::Iam, flag),
+        sdk_endpoint(config, Service::Sts),
+    ] {
         sha2::Digest::update(&mut h, url.as_deref().unwrap_or("aws").as_bytes());
         sha2::Digest::update(&mut h, b"\0");
     }
@@ -380,7 +381,7 @@ pub(super) fn find_caller(flag: Option<&str>, config: &aws_config::SdkConfig) ->
     if let Some(arn) = key.as_deref().and_then(remembered_caller) {
         return arn;
     }
-    let arn = caller_of(&runtime, &sts_client(config, flag));
+    let arn = caller_of(&runtime, &sts_client(config));
     if let Some(key) = key
         && arn.starts_with("arn:")
     {
@@ -545,10 +546,7 @@ impl Live {
         }
         let mut config = runtime.block_on(loader.load());
         let flag = options.endpoint_url.as_deref();
-        // The services every run calls; Organizations is checked where a
-        // fleet lists the accounts.
-        check_endpoint(&config, flag, Service::Iam)?;
-        check_endpoint(&config, flag, Service::Sts)?;
+        check_iam_endpoint(&config, flag)?;
         if let Some(inner) = config.credentials_provider() {
             let once = ResolvedOnce {
                 inner,
@@ -561,7 +559,7 @@ impl Live {
         }
         if let Some(role) = &options.assume_role {
             let credentials = runtime
-                .block_on(assume(&sts_client(&config, flag), role))
+                .block_on(assume(&sts_client(&config), role))
                 .map_err(std::io::Error::other)?;
             config = config
                 .into_builder()
@@ -604,10 +602,7 @@ impl Live {
     /// Who the calls are made as (STS GetCallerIdentity, which needs no
     /// permission), for the journal header; the error code if it is unknown.
     pub fn caller(&self) -> String {
-        caller_of(
-            &self.runtime,
-            &sts_client(&self.config, self.endpoint_flag.as_deref()),
-        )
+        caller_of(&self.runtime, &sts_client(&self.config))
     }
 
     /// [`Live::caller`], asked on a thread of its own: the run goes on and
@@ -642,17 +637,8 @@ impl Live {
     /// (organizations:ListAccounts, every page), sorted; or why not.
     pub fn organization_accounts(&self) -> Result<Vec<String>, String> {
         use aws_sdk_organizations::types::AccountStatus;
-        check_endpoint(
-            &self.config,
-            self.endpoint_flag.as_deref(),
-            Service::Organizations,
-        )
-        .map_err(|e| e.to_string())?;
         let mut organizations = aws_sdk_organizations::config::Builder::from(&self.config);
-        organizations.set_endpoint_url(endpoint(
-            Service::Organizations,
-            self.endpoint_flag.as_deref(),
-        ));
+        organizations.set_endpoint_url(sdk_endpoint(&self.config, Service::Organizations));
         let pages = self
             .runtime
             .block_on(
