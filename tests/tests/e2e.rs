@@ -666,25 +666,7 @@ fn credentials_are_resolved_once_per_run() {
     let moto = Moto::start();
     moto.user_with_virtual("mfa-test", "mfa-test");
     let dir = tempfile::tempdir().unwrap();
-    let count = dir.path().join("resolutions");
-    let helper = dir.path().join("helper.sh");
-    std::fs::write(
-        &helper,
-        format!(
-            "echo x >> '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}}'\n",
-            count.display()
-        ),
-    )
-    .unwrap();
-    let config = dir.path().join("config");
-    std::fs::write(
-        &config,
-        format!(
-            "[profile helper]\ncredential_process = sh {}\n",
-            helper.display()
-        ),
-    )
-    .unwrap();
+    let (config, count) = crate::support::counting_credential_helper(dir.path());
     let journal = dir.path().join("run.jsonl");
     // A fresh state directory: no caller remembered, so STS is asked too.
     let out = recover_in(dir.path(), "mfa-test", &journal, |cmd| {

@@ -441,25 +441,7 @@ fn a_credential_helper_runs_once_for_the_whole_fleet() {
     let dir = tempfile::tempdir().unwrap();
     let targets = dir.path().join("targets.csv");
     std::fs::write(&targets, rows.join("\n") + "\n").unwrap();
-    let count = dir.path().join("resolutions");
-    let helper = dir.path().join("helper.sh");
-    std::fs::write(
-        &helper,
-        format!(
-            "echo x >> '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}}'\n",
-            count.display()
-        ),
-    )
-    .unwrap();
-    let config = dir.path().join("config");
-    std::fs::write(
-        &config,
-        format!(
-            "[profile helper]\ncredential_process = sh {}\n",
-            helper.display()
-        ),
-    )
-    .unwrap();
+    let (config, count) = crate::support::counting_credential_helper(dir.path());
     let out = crate::support::runbook()
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")

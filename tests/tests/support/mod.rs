@@ -125,6 +125,32 @@ pub fn run_against(
     run(&args)
 }
 
+/// An AWS config file in `dir` whose profile `helper` gets its credentials
+/// from a `credential_process` that appends a line to a file each time it
+/// runs: the config's path and that file's.
+pub fn counting_credential_helper(dir: &Path) -> (PathBuf, PathBuf) {
+    let count = dir.join("resolutions");
+    let helper = dir.join("helper.sh");
+    std::fs::write(
+        &helper,
+        format!(
+            "echo x >> '{}'\necho '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}}'\n",
+            count.display()
+        ),
+    )
+    .unwrap();
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile helper]\ncredential_process = sh {}\n",
+            helper.display()
+        ),
+    )
+    .unwrap();
+    (config, count)
+}
+
 /// Stdout and stderr of a run, for messages and snapshots.
 pub fn text(out: &Output) -> (String, String) {
     (
